@@ -1,0 +1,37 @@
+# VT-d cache tags for Linux 6.1 LTS: the harness.
+#   make run     build if needed, boot PROFILE, run a DMA workload, show the cache tags
+#   make test    every check; ends with "N passed, N failed"
+# Variables: PROFILE=legacy|legacy-ats|sm-cm-ats|lazy|vfio|vfio-cm (run, shell)
+#            SERIES=none builds stock 6.1 from the same base
+.PHONY: help run test tree export check bench shell build initramfs clean distclean
+
+PROFILE ?= legacy-ats
+export PROFILE SERIES FORCE
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+run:
+	@scripts/run.sh
+test:
+	@scripts/test.sh
+check:
+	@scripts/test.sh check
+bench:
+	@scripts/bench.sh
+tree:
+	@scripts/tree.sh create
+export:
+	@scripts/export.sh
+build:
+	@scripts/build.sh
+initramfs:
+	@scripts/initramfs.sh
+shell:
+	@scripts/run.sh shell
+clean:
+	rm -rf work/build work/logs work/initramfs work/initramfs.cpio.gz work/results.tsv
+distclean:
+	@scripts/tree.sh status >/dev/null 2>&1 || [ ! -d work/linux/.git ] || [ -n "$(FORCE)" ] || \
+		{ echo "work/linux holds work not in patches/: make export, or FORCE=1"; exit 1; }
+	rm -rf work

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Configure and build one kernel variant: build.sh [series|stock]
+#   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
+#   stock:  the base alone (SERIES=none), configs/vtd.config
+# The config is tinyconfig + the fragments; an option of a fragment that does
+# not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
+. "$(dirname "$0")/lib.sh"
+"$TOP/scripts/deps.sh" build
+
+var=${1:-$(variant)}
+[ "$var" = series ] && "$TOP/scripts/tree.sh" ensure
+rev=${REV:-$("$TOP/scripts/tree.sh" rev "$var")}
+"$TOP/scripts/tree.sh" checkout "$rev"
+src=$SRC
+out=${OUT:-$(build_of "$var")}
+mkdir -p "$out" "$LOGS"
+frags=("$TOP/configs/vtd.config")
+[ "$var" = series ] && [ -f "$TOP/configs/series.config" ] && frags+=("$TOP/configs/series.config")
+export KBUILD_BUILD_USER=vtd KBUILD_BUILD_HOST=cache-tags KBUILD_BUILD_TIMESTAMP="2000-01-01"
+kmake() { make -s -C "$src" O="$out" CC="ccache gcc" "$@"; }
+
+configure() {
+	local old=""
+	[ -f "$out/.config" ] && old=$(mktemp) && cp -p "$out/.config" "$old"
+	kmake tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
+	kmake olddefconfig >/dev/null
+	local bad=() line opt
+	while read -r line; do
+		case $line in
+		CONFIG_*=*) grep -qxF "$line" "$out/.config" || bad+=("$line (got: $(grep -E "^(# )?${line%%=*}[= ]" "$out/.config" || echo unset))") ;;
+		"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}
+			grep -q "^$opt=" "$out/.config" && bad+=("$line") ;;
+		esac
+	done < <(cat "${frags[@]}")
+	if [ ${#bad[@]} -gt 0 ]; then
+		printf '  %s\n' "${bad[@]}" >&2
+		die "these options of ${frags[*]##*/} did not survive olddefconfig ($var)"
+	fi
+	# Same config as before: keep the old timestamp so make does no extra work.
+	if [ -n "$old" ]; then cmp -s "$old" "$out/.config" && touch -r "$old" "$out/.config"; rm -f "$old"; fi
+}
+
+compile() {
+	local logf=$LOGS/build-$var.log rc=0 pid s=$(date +%s)
+	: > "$logf"
+	make -C "$src" O="$out" CC="ccache gcc" -j"$NPROC" bzImage >"$logf" 2>&1 &
+	pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		sleep 20
+		kill -0 $pid 2>/dev/null || break
+		log "  building $var: $(grep -c '^  CC ' "$logf" || true) files compiled, $(( $(date +%s) - s ))s, at: $(grep -E '^  [A-Z]+ ' "$logf" | tail -n 1 | sed 's/^ *//')"
+	done
+	wait $pid || rc=$?
+	if [ $rc != 0 ]; then
+		grep -E 'error|Error' "$logf" | head -n 20 >&2
+		die "build of $var failed: see $logf"
+	fi
+	grep -E 'warning:' "$logf" > "$LOGS/build-$var.warnings" || true
+}
+
+step "configure $var" configure
+step "build $var (ccache, -j$NPROC)" compile
+{
+	echo "variant=$var"
+	echo "debian=$(cat "$TREE/.debian-version" 2>/dev/null || echo unknown)"
+	echo "kernel=$(make -s -C "$src" kernelversion)"
+	echo "head=$(git -C "$src" rev-parse --short HEAD)"
+	echo "patches=$(git -C "$src" rev-list --count "$BASE_TAG..HEAD")"
+	git -C "$src" log --reverse --format='patch=%s' "$BASE_TAG..HEAD"
+} > "$out/vtd-info"
+log "kernel: $out/arch/x86/boot/bzImage"

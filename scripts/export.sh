@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Write the tree's commits since the base back to patches/: a cover letter,
+# one file per commit and a series file. Output is stable: zero commit
+# hashes, no git version signature, a fixed base-commit trailer.
+. "$(dirname "$0")/lib.sh"
+[ -d "$TREE/.git" ] || die "no tree at $TREE: run 'make tree' first"
+[ -z "$(git -C "$TREE" status --porcelain -uno)" ] ||
+	die "$TREE has uncommitted changes: commit them (or git commit --fixup) first"
+
+n=$(git -C "$TREE" rev-list --count "$BASE_TAG..HEAD")
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+if [ "$n" -gt 0 ]; then
+	git -C "$TREE" format-patch -q --zero-commit --no-signature --cover-letter \
+		--base="$BASE_TAG" --subject-prefix=PATCH -o "$out" "$BASE_TAG..HEAD"
+	# Keep the hand-written subject and blurb of the existing cover letter.
+	python3 "$TOP/scripts/coverletter.py" "$TOP/patches/0000-cover-letter.patch" \
+		"$out/0000-cover-letter.patch"
+fi
+rm -f "$TOP"/patches/*.patch "$TOP/patches/series"
+mkdir -p "$TOP/patches"
+if [ "$n" -gt 0 ]; then
+	cp "$out"/*.patch "$TOP/patches/"
+	(cd "$TOP/patches" && ls [0-9][0-9][0-9][0-9]-*.patch | grep -v '^0000-cover-letter' > series)
+else
+	: > "$TOP/patches/series"
+fi
+git -C "$TREE" update-ref $APPLIED_REF HEAD
+log "exported $n patches to patches/ (plus cover letter)"

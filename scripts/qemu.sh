@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Boot a kernel on QEMU q35 + intel-iommu (TCG) in one profile.
+#   qemu.sh PROFILE STEPS LOG [interactive]
+# STEPS is a comma list of guest steps (guest/init). The serial console and
+# QEMU's -trace 'vtd_inv*' go to LOG interleaved, so guest markers delimit
+# the descriptors each step caused. KERNEL, INITRD and TIMEOUT come from the
+# environment. A guest that does not power off within TIMEOUT is killed and
+# the exit status is 124.
+. "$(dirname "$0")/lib.sh"
+
+profile=$1 steps=$2 logf=$3 inter=${4:-}
+: "${KERNEL:?}" "${INITRD:=$WORK/initramfs.cpio.gz}" "${TIMEOUT:=300}"
+run=$(dirname "$logf")/$(basename "$logf" .log).d
+mkdir -p "$run"
+disk=$run/disk.img
+rm -f "$disk"
+truncate -s 64M "$disk"
+
+ats=off devtlb=off edu=() extra=""
+iommu_opts="intremap=on,aw-bits=48"
+cmd_iommu="intel_iommu=on,sm_off iommu.strict=1"
+case $profile in
+legacy)     ;;
+legacy-ats) ats=on devtlb=on ;;
+sm-cm-ats)  ats=on devtlb=on iommu_opts+=",caching-mode=on,x-scalable-mode=on"
+            cmd_iommu="intel_iommu=on,sm_on iommu.strict=1" ;;
+lazy)       ats=on devtlb=on cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
+vfio)       ats=on devtlb=on ;;
+vfio-cm)    ats=on devtlb=on iommu_opts+=",caching-mode=on" ;;
+*) die "unknown profile '$profile' (legacy legacy-ats sm-cm-ats lazy vfio vfio-cm)" ;;
+esac
+case $profile in vfio*)
+	edu=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
+esac
+[ $devtlb = on ] && iommu_opts+=",device-iotlb=on"
+
+events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
+events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
+append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M vtdsteps=$steps ${APPEND:-}"
+
+qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
+	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
+	-qmp "unix:$run/qmp.sock,server=on,wait=off" -trace 'vtd_inv*'
+	-device "intel-iommu,$iommu_opts"
+	-device pcie-root-port,id=rp1,chassis=1,slot=1
+	-blockdev "driver=raw,file.driver=file,file.filename=$disk,node-name=d0"
+	-device "virtio-blk-pci,id=vblk1,bus=rp1,drive=d0,iommu_platform=on,ats=$ats"
+	"${edu[@]}")
+printf '%q ' "${qemu[@]}" > "$run/cmdline"
+if [ -n "$inter" ]; then
+	exec "${qemu[@]}" -serial mon:stdio 2>"$logf"
+fi
+rc=0
+timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >"$logf" 2>&1 || rc=$?
+exit $rc

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Human summary of one guest run: what the cache tags did.
+
+usage: summary.py LOG VTD-INFO PROFILE
+"""
+import collections
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vtdlog  # noqa: E402
+
+EVENTS = ('cache_tag_assign', 'cache_tag_unassign', 'cache_tag_flush_range',
+          'cache_tag_flush_range_np', 'cache_tag_flush_all')
+
+
+def info(path):
+    d = collections.OrderedDict()
+    patches = []
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.rstrip('\n').partition('=')
+            if k == 'patch':
+                patches.append(v)
+            else:
+                d[k] = v
+    return d, patches
+
+
+def iommu_mode(log):
+    mode = []
+    for line in vtdlog.lines(log):
+        if 'Command line:' in line:
+            m = re.search(r'intel_iommu=(\S+)', line)
+            if m:
+                mode.append('intel_iommu=' + m.group(1))
+            m = re.search(r'iommu\.strict=(\d)', line)
+            if m:
+                mode.append('strict' if m.group(1) == '1' else 'lazy')
+        if 'Intel(R) Virtualization Technology for Directed I/O' in line:
+            mode.append('DMAR enabled')
+        m = re.search(r'@@INFO group (\d+) type=(\S+) devices=(.*)', line)
+        if m:
+            mode.append('group %s %s [%s]' % (m.group(1), m.group(2), m.group(3).strip()))
+    return mode
+
+
+def main(log, infofile, profile):
+    d, patches = info(infofile)
+    print('== VT-d cache tags: %s kernel, profile %s' % (d.get('variant'), profile))
+    print('kernel %s, Debian linux-source-6.1 %s, %s patch(es) applied' %
+          (d.get('kernel'), d.get('debian'), d.get('patches')))
+    for p in patches:
+        print('  - ' + p)
+    print('IOMMU mode:')
+    for m in iommu_mode(log):
+        print('  ' + m)
+
+    evs = vtdlog.events(log)
+    res, _ = vtdlog.tap(log)
+    have = not any(s == 'SKIP' and n == 'events' for s, n, _ in res)
+    if not have or not evs:
+        print('cache tags: this kernel has no intel_iommu:cache_tag_* events '
+              '(stock 6.1 has no cache tags); only QEMU\'s counts below')
+    else:
+        # Tags per domain, keyed by (iommu, did): live = assigned - unassigned.
+        live = collections.OrderedDict()
+        for name, f, _ in evs:
+            if name not in ('cache_tag_assign', 'cache_tag_unassign'):
+                continue
+            dom = '%s did %s' % (f.get('iommu'), f.get('did'))
+            tag = (f.get('type'), f.get('pasid'), f.get('dev'))
+            live.setdefault(dom, collections.Counter())
+            live[dom][tag] += 1 if name == 'cache_tag_assign' else -1
+        print('cache tags per domain (assigned and not unassigned at the end):')
+        for dom, tags in live.items():
+            cur = [t for t, n in tags.items() if n > 0]
+            print('  domain %s: %s' % (dom, '' if cur else '(none left)'))
+            for t in cur:
+                print('    %-6s pasid %-4s dev %s' % t)
+        c = collections.Counter(e[0] for e in evs)
+        print('cache_tag_* events:')
+        for e in EVENTS:
+            print('  %-26s %d' % (e, c[e]))
+    cnt = vtdlog.counts(log)
+    print('QEMU invalidation descriptors (vtd_inv* trace):')
+    for step in ('workload', 'all'):
+        if step in cnt:
+            c = cnt[step]
+            print('  %-9s submissions %-5d PSI %-5d DSI %-4d global %-3d devTLB %-5d PASID-IOTLB %d' %
+                  (step, c['submissions'], c['psi'], c['dsi'], c['global'], c['devtlb'], c['piotlb']))
+    if evs:
+        print('first trace lines:')
+        for line in [e[2] for e in evs][:6]:
+            print('  ' + line)
+    print('guest steps:')
+    for s, n, det in res:
+        print('  %-4s %-10s %s' % (s, n, det))
+    print('full log: ' + log)
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:4])

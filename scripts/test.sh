@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# make test: every check, one line per test, closing with "N passed, N failed".
+#   test.sh          build, boot every profile, KUnit, guest steps, static checks
+#   test.sh check    static checks only (make check)
+. "$(dirname "$0")/lib.sh"
+mode=${1:-all}
+: > "$RESULTS"
+mkdir -p "$LOGS"
+T0=$(date +%s)
+"$TOP/scripts/deps.sh" all
+var=$(variant)
+PROFILES=${PROFILES:-legacy legacy-ats sm-cm-ats lazy vfio}
+# Profiles whose workload counts are compared against stock 6.1.
+COMPARE=${COMPARE:-legacy-ats sm-cm-ats}
+
+# boot_profile VARIANT PROFILE STEPS: boot, then turn the log into result lines.
+boot_profile() {
+	local v=$1 p=$2 steps=$3 logf rc=0 tag
+	logf=$LOGS/$v/$p.log
+	tag=$p; [ "$v" = stock ] && tag="$p,stock"
+	mkdir -p "$LOGS/$v"
+	KERNEL=$BUILD/$v/arch/x86/boot/bzImage APPEND=${4:-} \
+		step "boot $v/$p" "$TOP/scripts/qemu.sh" "$p" "$steps" "$logf" || rc=$?
+	if [ $rc = 124 ]; then
+		result FAIL boot "$tag" "guest hung, killed after ${TIMEOUT:-300}s: $logf"
+		return
+	fi
+	local finished=1 line
+	while IFS=$'\t' read -r st name det; do
+		[ "$name" = guest-finished ] && { finished=0; continue; }
+		result "$st" "$name" "$tag" "$det"
+	done < <(python3 "$TOP/scripts/vtdlog.py" tap "$logf")
+	local bad
+	bad=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf" | grep -v -f "$TOP/scripts/expected-faults.txt" || true)
+	if [ $finished = 0 ]; then
+		result FAIL boot "$tag" "the guest did not finish its steps (exit $rc): $logf"
+	elif [ -n "$bad" ]; then
+		result FAIL boot "$tag" "$(echo "$bad" | head -n 1 | cut -c1-120) ($(echo "$bad" | wc -l) lines): $logf"
+	else
+		result PASS boot "$tag" "booted, ran $steps, no DMAR fault, WARNING or BUG"
+	fi
+}
+
+kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
+	local logf=$1 json=$LOGS/kunit.json
+	if ! grep -q 'KTAP version\|TAP version 14' "$logf"; then
+		result SKIP kunit "$var" "no KUnit suites ran in this kernel"
+		return
+	fi
+	python3 "$SRC/tools/testing/kunit/kunit.py" parse --json="$json" < "$logf" > "$LOGS/kunit.txt" 2>&1 || true
+	python3 - "$json" <<'PY' | while IFS=$'\t' read -r st n det; do result "$st" "$n" "$var" "$det"; done
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+except Exception as e:
+    print('FAIL\tkunit\tkunit.py parse produced no JSON (%s)' % e)
+    sys.exit()
+n = 0
+for g in doc.get('sub_groups', []):
+    for c in g.get('test_cases', []):
+        n += 1
+        st = {'PASS': 'PASS', 'SKIP': 'SKIP'}.get(c['status'], 'FAIL')
+        print('%s\tkunit:%s\t%s' % (st, c['name'], g['name']))
+if not n:
+    print('FAIL\tkunit\tKTAP seen but no test cases parsed')
+PY
+}
+
+counts_of() { python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/$1/$2.log" workload | cut -f2-; }
+get() { echo "$1" | tr '\t' '\n' | sed -n "s/^$2=//p"; }
+
+compare_counts() {  # series vs stock on the fixed workload
+	local p=$1 s k sub io
+	s=$(counts_of series "$p")
+	k=$(counts_of stock "$p")
+	echo "counts $p series: $s" >> "$LOGS/counts.txt"
+	echo "counts $p stock:  $k" >> "$LOGS/counts.txt"
+	sub=$(get "$s" submissions)
+	io=$(( $(get "$s" psi) + $(get "$s" dsi) + $(get "$s" global) + $(get "$s" piotlb) ))
+	if [ "$(get "$s" psi)" = 0 ]; then
+		result FAIL batching "$p" "no PSI seen in the workload: the oracle saw nothing"
+	elif [ "$sub" = "$io" ]; then
+		result PASS batching "$p" "one submission per IOTLB flush: $sub submissions (stock: $(get "$k" submissions)), $(get "$s" devtlb) devTLB ride along"
+	else
+		result FAIL batching "$p" "$sub submissions for $io IOTLB flushes (stock: $(get "$k" submissions))"
+	fi
+	if [ "$(get "$s" psi)" = "$(get "$k" psi)" ] && [ "$(get "$s" devtlb)" = "$(get "$k" devtlb)" ]; then
+		result PASS same-invalidations "$p" "PSI $(get "$s" psi), devTLB $(get "$s" devtlb): as stock 6.1"
+	else
+		result FAIL same-invalidations "$p" "PSI $(get "$s" psi)/devTLB $(get "$s" devtlb) vs stock $(get "$k" psi)/$(get "$k" devtlb)"
+	fi
+}
+
+if [ "$mode" != check ]; then
+	if step "build $var" "$TOP/scripts/build.sh" "$var"; then
+		result PASS build "$var" "$(cat "$BUILD/$var/vtd-info" | sed -n 's/^patches=//p') patches on $(sed -n 's/^debian=//p' "$BUILD/$var/vtd-info")"
+	else
+		result FAIL build "$var" "see $LOGS/build-$var.log"
+	fi
+	step initramfs "$TOP/scripts/initramfs.sh" || result FAIL initramfs - "guest programs did not build"
+	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ]; then
+		first=1
+		for p in $PROFILES; do
+			steps=boot,events,dio,workload,trace-dump
+			case $p in vfio*) steps=boot,events,dio,vfio,trace-dump ;; esac
+			# KUnit runs once, in the first profile; the others skip it.
+			if [ $first = 1 ]; then boot_profile "$var" "$p" "$steps"; kunit_results "$LOGS/$var/$p.log"
+			else boot_profile "$var" "$p" "$steps" kunit.enable=0; fi
+			first=0
+		done
+	fi
+	if [ "$var" = series ] && [ -z "${NO_STOCK:-}" ]; then
+		: > "$LOGS/counts.txt"
+		if step "build stock" "$TOP/scripts/build.sh" stock; then
+			for p in $COMPARE; do
+				boot_profile stock "$p" boot,workload kunit.enable=0
+				compare_counts "$p"
+			done
+		else
+			result FAIL build stock "see $LOGS/build-stock.log"
+		fi
+	fi
+fi
+[ -z "${NO_CHECK:-}" ] && "$TOP/scripts/check.sh"
+
+echo
+echo "make test: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS"
+p=$(grep -c '^PASS' "$RESULTS" || true)
+f=$(grep -c '^FAIL' "$RESULTS" || true)
+s=$(grep -c '^SKIP' "$RESULTS" || true)
+echo "$p passed, $f failed, $s skipped"
+[ "$f" = 0 ]

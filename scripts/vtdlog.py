@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Read a guest log (serial console interleaved with QEMU's vtd_inv* trace).
+
+  vtdlog.py counts LOG [STEP]   descriptor counts per marked step (or all)
+  vtdlog.py tap LOG             the guest's TAP results, one per line
+  vtdlog.py faults LOG          DMAR faults, WARNINGs, BUGs and the like
+  vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
+  vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
+
+Standard library only. Output is tab-separated where other scripts read it.
+"""
+import collections
+import re
+import sys
+
+# QEMU's log backend prints "name args", optionally behind "pid@sec.usec:".
+# Serial output is written a byte at a time, so a trace line can start in
+# the middle of a console line: search, don't match.
+TRACE = re.compile(r'(?:\d+@\d+\.\d+:)?(vtd_inv_\w+)\b ?(.*)$')
+MARK = re.compile(r'VTD-MARK (begin|end) (\S+)')
+KINDS = ('submissions', 'descriptors', 'psi', 'dsi', 'global', 'devtlb',
+         'piotlb', 'context', 'iec', 'wait')
+
+
+def lines(path):
+    with open(path, errors='replace') as f:
+        for line in f:
+            yield line.rstrip('\r\n')
+
+
+def classify(name, args):
+    """Map one trace line to the counter it bumps, or None."""
+    if name == 'vtd_inv_qi_tail':
+        return 'submissions'
+    if name == 'vtd_inv_qi_head':
+        return 'descriptors'
+    if name == 'vtd_inv_desc_iotlb_pages':
+        return 'psi'
+    if name == 'vtd_inv_desc_iotlb_domain':
+        return 'dsi'
+    if name == 'vtd_inv_desc_iotlb_global':
+        return 'global'
+    if name in ('vtd_inv_desc_iotlb_pasid_pages', 'vtd_inv_desc_iotlb_pasid'):
+        return 'piotlb'
+    if name.startswith('vtd_inv_desc_cc_'):
+        return 'context'
+    if name == 'vtd_inv_desc_iec':
+        return 'iec'
+    if name.startswith('vtd_inv_desc_wait'):
+        return 'wait'
+    if name == 'vtd_inv_desc' and re.search(r'type device', args):
+        return 'devtlb'
+    return None
+
+
+def counts(path, want=None):
+    """{step: Counter}; 'all' covers the whole log."""
+    out = collections.defaultdict(collections.Counter)
+    active = set()
+    for line in lines(path):
+        m = MARK.search(line)
+        if m:
+            (active.add if m.group(1) == 'begin' else active.discard)(m.group(2))
+            out[m.group(2)]  # make the step exist even if it saw nothing
+            continue
+        t = TRACE.search(line)
+        if not t:
+            continue
+        kind = classify(t.group(1), t.group(2))
+        if not kind:
+            continue
+        out['all'][kind] += 1
+        for s in active:
+            out[s][kind] += 1
+    if want:
+        return {want: out.get(want, collections.Counter())}
+    return out
+
+
+TAPLINE = re.compile(r'@@VTD (ok|not ok) (\d+) (\S+)(?: # (.*))?$')
+
+
+def tap(path):
+    res = []
+    done = False
+    for line in lines(path):
+        if '@@VTD-DONE' in line:
+            done = True
+        m = TAPLINE.search(line)
+        if not m:
+            continue
+        detail = m.group(4) or ''
+        if detail.startswith('SKIP'):
+            status = 'SKIP'
+            detail = detail[4:].strip()
+        else:
+            status = 'PASS' if m.group(1) == 'ok' else 'FAIL'
+        res.append((status, m.group(3), detail))
+    return res, done
+
+
+FAULT = [
+    (re.compile(r'DMAR: \[(DMA Read|DMA Write|INTR-REMAP)'), 'DMAR fault'),
+    (re.compile(r'DMAR:.*(fault|Fault)'), 'DMAR fault'),
+    (re.compile(r'WARNING:'), 'WARNING'),
+    (re.compile(r'\bBUG:'), 'BUG'),
+    (re.compile(r'Kernel panic'), 'panic'),
+    (re.compile(r'Oops'), 'Oops'),
+    (re.compile(r'(possible circular locking|inconsistent lock state|possible recursive locking|'
+                r'suspicious RCU usage|sleeping function called from invalid context)'), 'lockdep'),
+    (re.compile(r'(Invalidation Queue Error|Invalidation Time-out Error)'), 'QI error'),
+    (re.compile(r'Call Trace:'), 'call trace'),
+]
+
+
+def faults(path):
+    out = []
+    for line in lines(path):
+        if TRACE.search(line) and 'vtd_inv' in line and 'fault' not in line.lower():
+            continue
+        for rx, what in FAULT:
+            if rx.search(line):
+                out.append((what, line.strip()))
+                break
+    return out
+
+
+# cache_tag_assign: dmar0/0000:01:00.0 type iotlb did 1 pasid 0 ref 1
+EVENT = re.compile(r'\s(cache_tag_\w+): (.*)$')
+
+
+FIELDS = ('type', 'did', 'pasid', 'users', 'start', 'end', 'addr', 'pages', 'mask')
+
+
+def parse_fields(text):
+    """The fields of a cache_tag_* payload: 'IOMMU/DEV type T did D ...'."""
+    f = {}
+    head = text.split()[0] if text.split() else ''
+    if '/' in head:
+        f['iommu'], f['dev'] = head.split('/', 1)
+    for key in FIELDS:
+        m = re.search(r'\b%s (\S+)' % key, text)
+        if m:
+            f[key] = m.group(1)
+    return f
+
+
+def events(path):
+    evs = []
+    inside = False
+    for line in lines(path):
+        if '@@TRACE-BEGIN' in line:
+            inside = True
+            continue
+        if '@@TRACE-END' in line:
+            inside = False
+            continue
+        if not inside:
+            continue
+        m = EVENT.search(line)
+        if m:
+            evs.append((m.group(1), parse_fields(m.group(2)), line.strip()))
+    return evs
+
+
+def main():
+    cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == 'counts':
+        for step, c in sorted(counts(path, sys.argv[3] if len(sys.argv) > 3 else None).items()):
+            print(step + '\t' + '\t'.join('%s=%d' % (k, c[k]) for k in KINDS))
+    elif cmd == 'tap':
+        res, done = tap(path)
+        for r in res:
+            print('\t'.join(r))
+        if not done:
+            print('FAIL\tguest-finished\tthe guest did not reach the end of its steps')
+    elif cmd == 'faults':
+        for what, line in faults(path):
+            print('%s\t%s' % (what, line))
+    elif cmd == 'events':
+        evs = events(path)
+        c = collections.Counter(e[0] for e in evs)
+        for k in sorted(c):
+            print('count\t%s\t%d' % (k, c[k]))
+        for name, f, _ in evs:
+            if name in ('cache_tag_assign', 'cache_tag_unassign'):
+                print('tag\t%s\t%s' % (name, '\t'.join('%s=%s' % kv for kv in sorted(f.items()))))
+    elif cmd == 'raw':
+        n = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+        for _, _, line in events(path)[:n]:
+            print(line)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == '__main__':
+    main()
