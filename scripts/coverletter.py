@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Carry the hand-written part of a cover letter into a regenerated one.
 
-usage: coverletter.py OLD NEW
+usage: coverletter.py OLD NEW [DATE]
 
 git format-patch --cover-letter writes a template whose subject is
 '*** SUBJECT HERE ***' and whose blurb is '*** BLURB HERE ***', followed by
@@ -28,10 +28,16 @@ def blurb_of(body):
     return body.rstrip('\n')
 
 
-def main(old_path, new_path):
+def main(old_path, new_path, date=None):
     with open(new_path) as f:
         new = f.read()
+    if date:
+        # The template is dated now; the newest commit's date keeps
+        # re-exports of an unchanged series byte-identical.
+        new = re.sub(r'^Date: .*$', 'Date: ' + date, new, count=1, flags=re.M)
     if not os.path.exists(old_path):
+        with open(new_path, 'w') as f:
+            f.write(new)
         return
     with open(old_path) as f:
         old = f.read()
@@ -48,4 +54,4 @@ def main(old_path, new_path):
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -15,7 +15,7 @@ if [ "$n" -gt 0 ]; then
 		--base="$BASE_TAG" --subject-prefix=PATCH -o "$out" "$BASE_TAG..HEAD"
 	# Keep the hand-written subject and blurb of the existing cover letter.
 	python3 "$TOP/scripts/coverletter.py" "$TOP/patches/0000-cover-letter.patch" \
-		"$out/0000-cover-letter.patch"
+		"$out/0000-cover-letter.patch" "$(git -C "$TREE" log -1 --format=%aD HEAD)"
 fi
 rm -f "$TOP"/patches/*.patch "$TOP/patches/series"
 mkdir -p "$TOP/patches"

@@ -114,14 +114,36 @@ FAULT = [
 
 
 def faults(path):
+    """Lines that mean trouble. A test may announce "EXPECT WARNING in FN":
+    the next WARNING raised in FN, with its call trace, is then allowed,
+    and an announced warning that never comes is itself reported."""
     out = []
+    expect = collections.Counter()
+    in_expected = False
     for line in lines(path):
+        m = re.search(r'EXPECT WARNING in (\w+)', line)
+        if m:
+            expect[m.group(1)] += 1
+            continue
+        if in_expected:
+            if '---[ end trace' in line:
+                in_expected = False
+            continue
         if TRACE.search(line) and 'vtd_inv' in line and 'fault' not in line.lower():
             continue
+        if 'WARNING:' in line:
+            fn = next((f for f in expect if expect[f] > 0 and ' %s+' % f in line), None)
+            if fn:
+                expect[fn] -= 1
+                in_expected = True
+                continue
         for rx, what in FAULT:
             if rx.search(line):
                 out.append((what, line.strip()))
                 break
+    for fn, n in expect.items():
+        if n > 0:
+            out.append(('missing expected WARNING', 'a test announced a WARNING in %s that never came' % fn))
     return out
 
 
