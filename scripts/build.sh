@@ -59,8 +59,16 @@ compile() {
 	grep -E 'warning:' "$logf" > "$LOGS/build-$var.warnings" || true
 }
 
+# The same commit and fragments as the last build of this variant: reuse it.
+stamp="$rev $(cat "${frags[@]}" | md5sum | cut -d' ' -f1)"
+if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
+	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
+	exit 0
+fi
+rm -f "$out/vtd-stamp"
 step "configure $var" configure
 step "build $var (ccache, -j$NPROC)" compile
+echo "$stamp" > "$out/vtd-stamp"
 {
 	echo "variant=$var"
 	echo "debian=$(cat "$TREE/.debian-version" 2>/dev/null || echo unknown)"

@@ -15,6 +15,8 @@ commits=$(git -C "$TREE" rev-list --reverse "$base..$rev")
 n=$(echo "$commits" | grep -c . || true)
 CK=$WORK/check
 mkdir -p "$CK"
+# Cached results are only valid for the same config fragments.
+cfgsum=$(cat "$TOP"/configs/*.config | md5sum | cut -c1-12)
 O=$BUILD/bisect
 OW=$BUILD/w1
 kmake() { make -s -C "$SRC" CC="ccache gcc" KBUILD_BUILD_TIMESTAMP=2000-01-01 "$@"; }
@@ -60,13 +62,25 @@ w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out comm
 	kmake O="$OW" W=1 drivers/iommu/intel/ 2>&1 | grep -E 'warning:' | norm || true
 }
 bisect() {
-	local i=0 c fails=() w1fails=()
-	"$TOP/scripts/tree.sh" checkout "$base"
-	prep_config "$O"; prep_config "$OW"
-	kmake O="$OW" prepare >/dev/null 2>&1
-	w1_of > "$CK/w1-base.txt"
+	local i=0 c ok fails=() w1fails=()
+	mkdir -p "$CK/ok"
+	if [ ! -f "$CK/w1-base-${base:0:12}.txt" ]; then
+		"$TOP/scripts/tree.sh" checkout "$base"
+		prep_config "$O"; prep_config "$OW"
+		kmake O="$OW" prepare >/dev/null 2>&1
+		w1_of > "$CK/w1-base-${base:0:12}.txt"
+	fi
+	cp "$CK/w1-base-${base:0:12}.txt" "$CK/w1-base.txt"
+	[ -f "$O/.config" ] || prep_config "$O"
+	[ -f "$OW/.config" ] || prep_config "$OW"
 	for c in $commits; do
 		i=$((i + 1))
+		# A commit whose tree already built and passed W=1 needs no rebuild.
+		ok=$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum
+		if [ -f "$ok" ]; then
+			log "  patch $i/$n builds (cached): $(subject "$c")"
+			continue
+		fi
 		"$TOP/scripts/tree.sh" checkout "$c"
 		kmake O="$O" olddefconfig >/dev/null
 		if ! kmake O="$O" -j"$NPROC" bzImage > "$CK/bisect-$i.log" 2>&1; then
@@ -80,6 +94,7 @@ bisect() {
 			w1fails+=("$i")
 			comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | sed "s/^/  patch $i: /" >&2
 		fi
+		[ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ] || touch "$ok"
 		log "  patch $i/$n builds: $(subject "$c")"
 	done
 	if [ ${#fails[@]} = 0 ]; then
@@ -106,15 +121,18 @@ cocci_of() {
 		grep -E '^[^ ]+\.[ch]:[0-9]+' | norm || true
 }
 compare() {  # compare NAME FUNC: run at the base (cached) and at the series
-	local name=$1 fn=$2 bf=$CK/$1-base-${base:0:12}.txt sf=$CK/$1-series.txt new
+	local name=$1 fn=$2 bf=$CK/$1-base-${base:0:12}.txt new sf
+	sf=$CK/$1-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum.txt
 	if [ ! -f "$bf" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
 		kmake O="$OW" olddefconfig >/dev/null
 		$fn > "$bf.tmp" && mv "$bf.tmp" "$bf"
 	fi
-	"$TOP/scripts/tree.sh" checkout "$rev"
-	kmake O="$OW" olddefconfig >/dev/null
-	$fn > "$sf"
+	if [ ! -f "$sf" ]; then
+		"$TOP/scripts/tree.sh" checkout "$rev"
+		kmake O="$OW" olddefconfig >/dev/null
+		$fn > "$sf.tmp" && mv "$sf.tmp" "$sf"
+	fi
 	new=$(comm -13 "$bf" "$sf")
 	if [ -z "$new" ]; then
 		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base, $(wc -l < "$sf") with the series)"

@@ -36,7 +36,7 @@ esac
 
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
-append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M vtdsteps=$steps ${APPEND:-}"
+append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps ${APPEND:-}"
 
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"

@@ -181,8 +181,19 @@ def events(path):
             continue
         m = EVENT.search(line)
         if m:
-            evs.append((m.group(1), parse_fields(m.group(2)), line.strip()))
+            f = parse_fields(m.group(2))
+            t = re.match(r'\s*(\S+)-\d+\s', line)
+            f['task'] = t.group(1) if t else ''
+            evs.append((m.group(1), f, line.strip()))
     return evs
+
+
+def real_events(path):
+    """The events of real devices: KUnit's fake IOMMUs trace too, from
+    its kunit_try_catch threads; returns (real, number left out)."""
+    evs = events(path)
+    real = [e for e in evs if not e[1]['task'].startswith('kunit_try_catch')]
+    return real, len(evs) - len(real)
 
 
 def main():
