@@ -29,6 +29,10 @@ done
 if [[ " $cmds " == *" busybox "* ]] && ! dpkg -s busybox-static >/dev/null 2>&1; then
 	missing+=(busybox-static)
 fi
+# checkpatch's SPDX check runs the system python3 with ply and GitPython.
+if [ "$want" = check ] || [ "$want" = all ]; then
+	/usr/bin/python3 -c 'import ply, git' 2>/dev/null || missing+=(python3-ply python3-git)
+fi
 if [ "$want" = build ] || [ "$want" = all ]; then
 	for h in "${!hdr[@]}"; do [ -e "$h" ] || missing+=("${hdr[$h]}"); done
 fi

@@ -57,11 +57,20 @@ except Exception as e:
     print('FAIL\tkunit\tkunit.py parse produced no JSON (%s)' % e)
     sys.exit()
 n = 0
-for g in doc.get('sub_groups', []):
-    for c in g.get('test_cases', []):
+
+
+def walk(group, prefix, suite):
+    """Suites hold cases; a parameterised case is a group of its own."""
+    global n
+    for c in group.get('test_cases', []):
         n += 1
         st = {'PASS': 'PASS', 'SKIP': 'SKIP'}.get(c['status'], 'FAIL')
-        print('%s\tkunit:%s\t%s' % (st, c['name'], g['name']))
+        print('%s\tkunit:%s%s\t%s' % (st, prefix, c['name'].replace(' ', '_'), suite))
+    for g in group.get('sub_groups', []):
+        walk(g, prefix + g['name'] + '/' if suite else '', suite or g['name'])
+
+
+walk(doc, '', '')
 if not n:
     print('FAIL\tkunit\tKTAP seen but no test cases parsed')
 PY

@@ -26,7 +26,7 @@ series_files() {
 
 # The +/- lines of a series: equal when the tree and patches/ hold the same code.
 diffbody() { grep -E '^[-+]' | grep -vE '^(\+\+\+|---)( |$)' | md5sum | cut -d' ' -f1; }
-tree_sum()  { git -C "$TREE" format-patch --stdout "$BASE_TAG..HEAD" | diffbody; }
+tree_sum()  { git -C "$TREE" format-patch --stdout --no-signature "$BASE_TAG..HEAD" | diffbody; }
 patch_sum() { local f; f=$(series_files); if [ -n "$f" ]; then cat $f | diffbody; else printf '' | diffbody; fi; }
 
 in_sync() {
@@ -58,6 +58,9 @@ Run 'make export' to keep them, or 'make tree FORCE=1' to throw them away."
 		git config user.name "VT-d cache tags project"
 		git config user.email "vtd-cache-tags@example.org"
 		git config core.abbrev 12
+		# Exports carry no "-- <git version>" signature; neither does a
+		# plain format-patch here, so both compare equal.
+		git config format.signature ""
 		echo "/.debian-version" >> .git/info/exclude
 		# Debian's packaging appends "/*" to the top .gitignore, which would
 		# hide every new file of a patch from git add; drop that rule only.
