@@ -21,7 +21,7 @@ O=$BUILD/bisect
 OW=$BUILD/w1
 kmake() { make -s -C "$SRC" CC="ccache gcc" KBUILD_BUILD_TIMESTAMP=2000-01-01 "$@"; }
 # Warnings without line/column numbers or build paths, sorted, for comparing.
-norm() { sed -E -e "s|$SRC/||g" -e 's|^\.\./\.\./src/||' -e 's/:[0-9]+(:[0-9]+)?:/:/g' -e 's/line [0-9]+/line N/g' | sort; }
+norm() { sed -E -e "s|$SRC/||g" -e 's|^\.\./\.\./src/||' -e 's/:[0-9]+(:[0-9]+(-[0-9]+)?)?:/:/g' -e 's/line [0-9]+/line N/g' | sort; }
 subject() { git -C "$TREE" log -1 --format=%s "$1"; }
 
 if [ "$n" = 0 ]; then
@@ -146,8 +146,9 @@ cocci_of() {
 		grep -E '^[^ ]+\.[ch]:[0-9]+' | norm || true
 }
 compare() {  # compare NAME FUNC: run at the base (cached) and at the series
-	local name=$1 fn=$2 bf=$CK/$1-base-${base:0:12}.txt new sf
-	sf=$CK/$1-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum.txt
+	# The cache names carry the method's version: bump it when *_of changes.
+	local name=$1 fn=$2 bf=$CK/$1-v2-base-${base:0:12}.txt new sf
+	sf=$CK/$1-v2-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum.txt
 	if [ ! -f "$bf" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
 		kmake O="$OW" olddefconfig >/dev/null

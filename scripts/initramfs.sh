@@ -18,7 +18,7 @@ done
 # In-tree kselftests, when the series carries them (tools/testing/selftests/iommu).
 for k in "$TREE"/tools/testing/selftests/iommu/*.c; do
 	[ -f "$k" ] || continue
-	gcc -static -O2 -D_GNU_SOURCE -I"$TREE/tools/testing/selftests" -I"$TREE/usr/include" \
+	gcc -static -O2 -Wall -I"$TREE/tools/testing/selftests" \
 		-o "$root/bin/kselftest-$(basename "$k" .c)" "$k" -lpthread ||
 		die "selftest $k failed to build statically"
 done

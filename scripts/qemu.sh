@@ -36,7 +36,7 @@ esac
 
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
-append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps ${APPEND:-}"
+append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000} ${APPEND:-}"
 
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
@@ -50,6 +50,13 @@ printf '%q ' "${qemu[@]}" > "$run/cmdline"
 if [ -n "$inter" ]; then
 	exec "${qemu[@]}" -serial mon:stdio 2>"$logf"
 fi
-rc=0
-timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >"$logf" 2>&1 || rc=$?
+rc=0 helper=""
+: > "$logf"
+# Hot-plug requests from the guest are answered over QMP.
+if [[ ",$steps," == *,hotplug,* ]]; then
+	ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
+	helper=$!
+fi
+timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 || rc=$?
+[ -n "$helper" ] && { kill $helper 2>/dev/null; wait $helper 2>/dev/null || true; }
 exit $rc

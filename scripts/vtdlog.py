@@ -6,6 +6,9 @@
   vtdlog.py faults LOG          DMAR faults, WARNINGs, BUGs and the like
   vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
   vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
+  vtdlog.py check LOG           the rules every run's cache_tag_* events keep
+  vtdlog.py follow LOG DEV      a device's device-TLB tags over the run
+  vtdlog.py count LOG EVENT     how many EVENTs real devices produced
 
 Standard library only. Output is tab-separated where other scripts read it.
 """
@@ -114,16 +117,30 @@ FAULT = [
 
 
 def faults(path):
-    """Lines that mean trouble. A test may announce "EXPECT WARNING in FN":
-    the next WARNING raised in FN, with its call trace, is then allowed,
-    and an announced warning that never comes is itself reported."""
+    """Lines that mean trouble. A test may announce what it provokes:
+    "EXPECT WARNING in FN" allows the next WARNING raised in FN, with its
+    call trace; "EXPECT DMAR FAULT addr 0xA" allows DMAR fault reports for
+    that address. An announced warning or fault that never comes is itself
+    reported."""
     out = []
     expect = collections.Counter()
+    fault_addrs = {}
     in_expected = False
     for line in lines(path):
         m = re.search(r'EXPECT WARNING in (\w+)', line)
         if m:
             expect[m.group(1)] += 1
+            continue
+        m = re.search(r'EXPECT DMAR FAULT addr (0x[0-9a-f]+)', line)
+        if m:
+            fault_addrs.setdefault(m.group(1), 0)
+            continue
+        m = re.search(r'DMAR: \[DMA (Read|Write)[^]]*\].* fault addr (0x[0-9a-f]+)', line)
+        if m and m.group(2) in fault_addrs:
+            fault_addrs[m.group(2)] += 1
+            continue
+        # The summary line before each report: the report itself is judged.
+        if re.search(r'DMAR: DRHD: handling fault status', line):
             continue
         if in_expected:
             if '---[ end trace' in line:
@@ -144,6 +161,9 @@ def faults(path):
     for fn, n in expect.items():
         if n > 0:
             out.append(('missing expected WARNING', 'a test announced a WARNING in %s that never came' % fn))
+    for addr, n in fault_addrs.items():
+        if not n:
+            out.append(('missing expected DMAR fault', 'a test announced a DMAR fault at %s that never came' % addr))
     return out
 
 
@@ -196,6 +216,76 @@ def real_events(path):
     return real, len(evs) - len(real)
 
 
+def check(path, width=48):
+    """The rules every run's cache_tag_* events must keep. Returns
+    (violations, number of events checked). KUnit's fake IOMMUs are left
+    out. Rules:
+      - a flush names a tag that is assigned at that moment;
+      - an unassign names a tag that is assigned;
+      - the users count an event reports is the count this checker keeps;
+      - a range flush's block [addr, addr + pages) covers [start, end]
+        (the end clamped to the address width);
+      - no device-TLB tag is left for a device that is gone at the end.
+    """
+    evs, _ = real_events(path)
+    live = collections.Counter()
+    bad = []
+    top = (1 << width) - 1
+
+    def key(f):
+        return (f.get('iommu'), f.get('did'), f.get('pasid'), f.get('type'),
+                f.get('dev') if f.get('type') == 'devtlb' else '')
+
+    for name, f, line in evs:
+        k = key(f)
+        if name == 'cache_tag_assign':
+            live[k] += 1
+        elif name == 'cache_tag_unassign':
+            if live[k] <= 0:
+                bad.append('unassign without assign: ' + line)
+                continue
+            live[k] -= 1
+        else:
+            if live[k] <= 0:
+                bad.append('flush of a tag that is not assigned: ' + line)
+                continue
+        if name in ('cache_tag_assign', 'cache_tag_unassign') and f['type'] == 'iotlb':
+            if int(f.get('users', -1)) != live[k]:
+                bad.append('users %s, but %d assigned: %s' % (f.get('users'), live[k], line))
+        if name in ('cache_tag_flush_range', 'cache_tag_flush_range_np'):
+            start, end = int(f['start'], 16), int(f['end'], 16)
+            addr, pages = int(f['addr'], 16), int(f['pages'], 16)
+            if start <= end and (addr > start or addr + pages * 4096 - 1 < min(end, top)):
+                bad.append('block does not cover the range: ' + line)
+    present = set()
+    for line in lines(path):
+        m = re.search(r'@@INFO pci-devices: (.*)', line)
+        if m:
+            present = set(m.group(1).split())
+    if present:
+        for k, n in live.items():
+            if n > 0 and k[3] == 'devtlb' and k[4] not in present:
+                bad.append('device-TLB tag left for %s, which is gone: %s' % (k[4], k))
+    return bad, len(evs)
+
+
+def follow(path, dev):
+    """What happened to @dev's device-TLB tags: (assigns, unassigns, the
+    domain IDs it was assigned in, in order, and how many are live)."""
+    evs, _ = real_events(path)
+    assigns = unassigns = 0
+    dids = []
+    for name, f, _ in evs:
+        if f.get('dev') != dev or f.get('type') != 'devtlb':
+            continue
+        if name == 'cache_tag_assign':
+            assigns += 1
+            dids.append(f.get('did'))
+        elif name == 'cache_tag_unassign':
+            unassigns += 1
+    return assigns, unassigns, dids, assigns - unassigns
+
+
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == 'counts':
@@ -218,6 +308,18 @@ def main():
         for name, f, _ in evs:
             if name in ('cache_tag_assign', 'cache_tag_unassign'):
                 print('tag\t%s\t%s' % (name, '\t'.join('%s=%s' % kv for kv in sorted(f.items()))))
+    elif cmd == 'check':
+        bad, n = check(path)
+        print('checked %d events, %d violations' % (n, len(bad)))
+        for b in bad[:20]:
+            print('violation\t' + b)
+        sys.exit(1 if bad else 0)
+    elif cmd == 'follow':
+        a, u, dids, live = follow(path, sys.argv[3])
+        print('assigns=%d unassigns=%d live=%d dids=%s' % (a, u, live, ','.join(dids)))
+    elif cmd == 'count':
+        evs, _ = real_events(path)
+        print(sum(1 for e in evs if e[0] == sys.argv[3]))
     elif cmd == 'raw':
         n = int(sys.argv[3]) if len(sys.argv) > 3 else 10
         for _, _, line in events(path)[:n]:
