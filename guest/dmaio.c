@@ -5,7 +5,7 @@
  *
  *   dmaio write  DEV SEED OFFSET_KIB COUNT BS   write a seeded pattern
  *   dmaio verify DEV SEED OFFSET_KIB COUNT BS   read it back, compare
- *   dmaio read   DEV COUNT BS                   COUNT reads of BS bytes
+ *   dmaio read   DEV COUNT BS                   COUNT reads of BS bytes, timed
  *
  * write and verify print an FNV-1a checksum of what went out and what came
  * back; verify exits 1 on the first mismatching block and names it.
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 	uint64_t seed, off, count, bs, i, sum_out = 0xcbf29ce484222325ULL;
 	uint64_t sum_in = 0xcbf29ce484222325ULL;
 	unsigned char *buf, *want;
+	struct timespec t0, t1;
 	const char *op;
 	int fd;
 
@@ -75,13 +77,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		buf = abuf(bs);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (i = 0; i < count; i++) {
 			if (pread(fd, buf, bs, (off_t)(i * bs)) != (ssize_t)bs) {
 				fprintf(stderr, "read %llu: %s\n", (unsigned long long)i, strerror(errno));
 				return 1;
 			}
 		}
-		printf("read %llu x %llu bytes\n", (unsigned long long)count, (unsigned long long)bs);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("read %llu x %llu bytes in %lld ns\n", (unsigned long long)count,
+		       (unsigned long long)bs,
+		       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 		return 0;
 	}
 	if (argc < 7) {

@@ -11,7 +11,7 @@ T0=$(date +%s)
 var=$(variant)
 PROFILES=${PROFILES:-legacy legacy-ats sm-cm-ats lazy vfio vfio-cm}
 # Profiles whose workload counts are compared against stock 6.1.
-COMPARE=${COMPARE:-legacy-ats sm-cm-ats}
+COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats}
 
 # The guest steps of each profile.
 steps_of() {
