@@ -4,8 +4,8 @@
 #   test.sh check    static checks only (make check)
 . "$(dirname "$0")/lib.sh"
 mode=${1:-all}
+mkdir -p "$LOGS" "$(dirname "$RESULTS")"
 : > "$RESULTS"
-mkdir -p "$LOGS"
 T0=$(date +%s)
 "$TOP/scripts/deps.sh" all
 var=$(variant)
