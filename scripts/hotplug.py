@@ -32,15 +32,41 @@ def qmp(sock_path):
     return f
 
 
-def call(f, cmd, **args):
+EVENTS = []
+
+
+def read(f):
+    """The next QMP message; events are kept for wait_deleted()."""
+    msg = json.loads(f.readline())
+    if 'event' in msg:
+        EVENTS.append(msg)
+    return msg
+
+
+def call(f, cmd, quiet=False, **args):
     f.write(json.dumps({'execute': cmd, 'arguments': args}) + '\n')
     f.flush()
     while True:
-        reply = json.loads(f.readline())
+        reply = read(f)
         if 'return' in reply or 'error' in reply:
-            if 'error' in reply:
+            if 'error' in reply and not quiet:
                 print('hotplug.py: %s: %s' % (cmd, reply['error']), file=sys.stderr)
             return reply
+
+
+def wait_deleted(f, dev, timeout=30):
+    """QEMU finishes an unplug after the guest lets go of the device; only
+    then is the block node free for a new device. Wait for DEVICE_DELETED."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for e in EVENTS:
+            if e['event'] == 'DEVICE_DELETED' and e.get('data', {}).get('device') == dev:
+                EVENTS.remove(e)
+                return True
+        call(f, 'query-status', quiet=True)  # reads any events queued meanwhile
+        time.sleep(0.1)
+    print('hotplug.py: no DEVICE_DELETED for %s after %ds' % (dev, timeout), file=sys.stderr)
+    return False
 
 
 def main(log, sock_path):
@@ -63,9 +89,16 @@ def main(log, sock_path):
             f = f or qmp(sock_path)
             if m.group(1) == 'del':
                 call(f, 'device_del', id='vblk1')
+                continue
+            wait_deleted(f, 'vblk1')
+            for _ in range(50):
+                if 'return' in call(f, 'device_add', quiet=True, driver='virtio-blk-pci',
+                                    id='vblk1', bus='rp1', drive='d0',
+                                    iommu_platform=True, ats=ats):
+                    break
+                time.sleep(0.2)
             else:
-                call(f, 'device_add', driver='virtio-blk-pci', id='vblk1', bus='rp1',
-                     drive='d0', iommu_platform=True, ats=ats)
+                print('hotplug.py: device_add of vblk1 kept failing', file=sys.stderr)
         if '@@VTD-DONE' in data:
             return
         time.sleep(0.05)
