@@ -2,8 +2,8 @@
 # Boot a kernel on QEMU q35 + intel-iommu (TCG) in one profile.
 #   qemu.sh PROFILE STEPS LOG [interactive]
 # STEPS is a comma list of guest steps (guest/init). The serial console and
-# QEMU's -trace 'vtd_inv*' go to LOG interleaved, so guest markers delimit
-# the descriptors each step caused. KERNEL, INITRD and TIMEOUT come from the
+# QEMU's -trace 'vtd_inv*' (not for the VFIO profiles) go to LOG
+# interleaved, so guest markers delimit the descriptors each step caused. KERNEL, INITRD and TIMEOUT come from the
 # environment. A guest that does not power off within TIMEOUT is killed and
 # the exit status is 124.
 . "$(dirname "$0")/lib.sh"
@@ -38,9 +38,13 @@ events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
 append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000} ${APPEND:-}"
 
+# QEMU's invalidation trace is the descriptor-count oracle. The VFIO
+# profiles count nothing and would only write tens of megabytes of it.
+trace=(-trace 'vtd_inv*')
+case $profile in vfio*) trace=() ;; esac
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
-	-qmp "unix:$run/qmp.sock,server=on,wait=off" -trace 'vtd_inv*'
+	-qmp "unix:$run/qmp.sock,server=on,wait=off" "${trace[@]}"
 	-device "intel-iommu,$iommu_opts"
 	-device pcie-root-port,id=rp1,chassis=1,slot=1
 	-blockdev "driver=raw,file.driver=file,file.filename=$disk,node-name=d0"
