@@ -83,8 +83,11 @@ def main(log, sock_path):
                 pos = fh.tell()
         except FileNotFoundError:
             data = ''
-        # Act on whole lines only: a marker may arrive in two reads.
+        # Act on whole lines only: a marker may arrive in two reads. QEMU
+        # writes its trace lines into the same file in the middle of the
+        # guest's lines: take them out, or they split the markers.
         data, _, partial = (partial + data).rpartition('\n')
+        data = re.sub(r'vtd_inv_\w*[^\n]*\n', '', data + '\n')
         for m in re.finditer(r'@@HOTPLUG (del|add) (\d+)', data):
             f = f or qmp(sock_path)
             if m.group(1) == 'del':
