@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
-# Fetch Debian's linux-source-6.1 into the cache and unpack it once.
-# Prints the path of the unpacked source on stdout.
+# Fetch Debian's linux-source-6.1 into the cache, verify it against the apt
+# archive's SHA256, and unpack it once. Prints the unpacked source's path.
+#   BASE_VERSION=6.1.192-2   a given Debian version instead of apt's candidate
+# patches/tested-on names the version the series was last tested on; the
+# closing line of make test names the base when it differs.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
 mkdir -p "$CACHE"
 cd "$CACHE"
-deb=$(ls -t linux-source-6.1_*_all.deb 2>/dev/null | head -n 1 || true)
-if [ -z "$deb" ] || [ -n "${REFRESH_BASE:-}" ]; then
-	log "downloading linux-source-6.1 (apt-get download) into $CACHE"
-	apt-get download linux-source-6.1 >/dev/null 2>&1 || {
-		apt-get update -qq && apt-get download linux-source-6.1 >/dev/null 2>&1
-	} || die "apt-get download linux-source-6.1 failed"
-	deb=$(ls -t linux-source-6.1_*_all.deb | head -n 1)
+# The version apt would give, and the archive's checksum of its .deb.
+archive_sha() { apt-cache show "linux-source-6.1=$1" 2>/dev/null | sed -n 's/^SHA256: //p' | head -n 1; }
+ver=${BASE_VERSION:-$(apt-cache policy linux-source-6.1 2>/dev/null | sed -n 's/^ *Candidate: //p')}
+if [ -z "$ver" ] || [ "$ver" = "(none)" ] || [ -z "$(archive_sha "$ver")" ]; then
+	log "apt knows no linux-source-6.1${BASE_VERSION:+=$BASE_VERSION}: apt-get update"
+	apt-get update -qq || die "apt-get update failed"
+	ver=${BASE_VERSION:-$(apt-cache policy linux-source-6.1 | sed -n 's/^ *Candidate: //p')}
+fi
+sha=$(archive_sha "$ver")
+[ -n "$sha" ] || die "the apt archive has no linux-source-6.1 version '$ver'"
+deb=linux-source-6.1_${ver#*:}_all.deb
+if [ -f "$deb" ] && [ "$(sha256sum "$deb" | cut -d' ' -f1)" != "$sha" ]; then
+	log "cached $deb does not match the archive's SHA256: downloading it again"
+	rm -f "$deb"
+fi
+if [ ! -f "$deb" ]; then
+	log "downloading linux-source-6.1=$ver (apt-get download) into $CACHE"
+	if ! apt-get download "linux-source-6.1=$ver" > "$CACHE/download.log" 2>&1; then
+		cat "$CACHE/download.log" >&2
+		die "apt-get download linux-source-6.1=$ver failed (apt's words above)"
+	fi
+	[ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$sha" ] ||
+		{ rm -f "$deb"; die "downloaded $deb does not match the archive's SHA256 $sha"; }
 fi
 debver=$(dpkg-deb -f "$deb" Version)
 dir=$CACHE/src-$debver
 if [ ! -f "$dir/.unpacked" ]; then
-	log "unpacking $deb (Debian $debver)"
+	log "unpacking $deb (Debian $debver, SHA256 verified)"
 	rm -rf "$dir" "$dir.tmp"
 	mkdir -p "$dir.tmp"
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.tmp" ./usr/src/linux-source-6.1.tar.xz

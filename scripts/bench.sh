@@ -10,14 +10,13 @@
 PROFILES=${BENCH_PROFILES:-legacy-ats sm-cm-ats}
 out=$LOGS/bench
 mkdir -p "$out"
-step "build series" "$TOP/scripts/build.sh" series
-step "build stock" "$TOP/scripts/build.sh" stock
-step initramfs "$TOP/scripts/initramfs.sh"
+must "build series" "$TOP/scripts/build.sh" series
+must "build stock" "$TOP/scripts/build.sh" stock
+must initramfs "$TOP/scripts/initramfs.sh"
 for p in $PROFILES; do
 	for v in stock series; do
 		KERNEL=$BUILD/$v/arch/x86/boot/bzImage APPEND=kunit.enable=0 \
-			step "bench $v/$p" "$TOP/scripts/qemu.sh" "$p" boot,bench "$out/$v-$p.log" ||
-			die "the $v guest failed in $p: $out/$v-$p.log"
+			must "bench $v/$p" "$TOP/scripts/qemu.sh" "$p" boot,bench "$out/$v-$p.log"
 	done
 done
 TOP=$TOP python3 - "$out" $PROFILES <<'PY'
@@ -27,7 +26,7 @@ import vtdlog
 out, profiles = sys.argv[1], sys.argv[2:]
 
 def one(path):
-    ns = [int(m.group(1)) for line in vtdlog.lines(path)
+    ns = [int(m.group(1)) for line in vtdlog.console(path)
           for m in [re.search(r'@@BENCH ns=(\d+)', line)] if m]
     c = vtdlog.counts(path, 'bench')['bench']
     return statistics.median(ns) / 1e6, min(ns) / 1e6, max(ns) / 1e6, c

@@ -42,7 +42,7 @@ configure() {
 }
 
 compile() {
-	local logf=$LOGS/build-$var.log rc=0 pid s=$(date +%s)
+	local logf=$LOGS/build-${BUILD_LABEL:-$var}.log rc=0 pid s=$(date +%s)
 	: > "$logf"
 	make -C "$src" O="$out" CC="ccache gcc" -j"$NPROC" bzImage >"$logf" 2>&1 &
 	pid=$!
@@ -66,15 +66,17 @@ if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)
 	exit 0
 fi
 rm -f "$out/vtd-stamp"
-step "configure $var" configure
-step "build $var (ccache, -j$NPROC)" compile
+must "configure $var" configure
+must "build $var (ccache, -j$NPROC)" compile
 echo "$stamp" > "$out/vtd-stamp"
 {
 	echo "variant=$var"
 	echo "debian=$(cat "$TREE/.debian-version" 2>/dev/null || echo unknown)"
 	echo "kernel=$(make -s -C "$src" kernelversion)"
 	echo "head=$(git -C "$src" rev-parse --short HEAD)"
-	echo "patches=$(git -C "$src" rev-list --count "$BASE_TAG..HEAD")"
-	git -C "$src" log --reverse --format='patch=%s' "$BASE_TAG..HEAD"
+	# An "uncommitted changes" commit (tree.sh rev) is not a patch.
+	echo "patches=$(git -C "$src" log --format=%s "$BASE_TAG..HEAD" | grep -vc '^uncommitted changes of ' || true)"
+	git -C "$src" log --format=%s "$BASE_TAG..HEAD" | grep -q '^uncommitted changes of ' && echo "uncommitted=yes"
+	git -C "$src" log --reverse --format='patch=%s' "$BASE_TAG..HEAD" | grep -v '^patch=uncommitted changes of ' || true
 } > "$out/vtd-info"
 log "kernel: $out/arch/x86/boot/bzImage"

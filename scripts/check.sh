@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # Static checks of the series, each a result line:
-#   checkpatch   scripts/checkpatch.pl --strict on every patch: 0 errors, 0 warnings
+#   series       the tree holds every patch patches/series lists
+#   checkpatch   scripts/checkpatch.pl --strict on every patch: 0 errors; each
+#                warning or check justified one by one in the commit message
 #   bisect       every patch builds on its own (incremental, through ccache)
 #   w1           W=1 on drivers/iommu/intel adds no warning against the base, per patch
-#   sparse       C=2 on drivers/iommu/intel: no new sparse warning
-#   coccicheck   MODE=report M=drivers/iommu/intel: no new report
+#   sparse       C=2 on drivers/iommu/intel: no new sparse warning; sparse ran
+#                on every file and reported no error of its own
+#   coccicheck   MODE=report M=drivers/iommu/intel: every script ran, no new report
 # "New" compares warning texts with line numbers removed, base against series.
+# The patches are the commits base..HEAD of the tree; uncommitted changes
+# are in the series build and in sparse and coccicheck, not in any patch.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" check
 "$TOP/scripts/tree.sh" ensure
 rev=$("$TOP/scripts/tree.sh" rev series)
 base=$(git -C "$TREE" rev-parse "$BASE_TAG")
-commits=$(git -C "$TREE" rev-list --reverse "$base..$rev")
+commits=$(git -C "$TREE" rev-list --reverse "$base..HEAD")
 n=$(echo "$commits" | grep -c . || true)
+listed=$(grep -cv -e '^#' -e '^[[:space:]]*$' "$TOP/patches/series" 2>/dev/null || true)
 CK=$WORK/check
-mkdir -p "$CK"
+# Results at the base are kept across runs, keyed by the base commit, the
+# config, the method's version and the tool's; make clean removes them.
+BCK=$CACHE/check
+mkdir -p "$CK" "$BCK"
 # Cached results are only valid for the same config fragments.
 cfgsum=$(cat "$TOP"/configs/*.config | md5sum | cut -c1-12)
+if [ "$n" -lt "${listed:-0}" ]; then
+	result FAIL series check "the tree holds $n commits since the base, patches/series lists $listed: the checks below would miss patches"
+else
+	result PASS series check "$n commits since the base, $listed listed in patches/series$([ "$rev" != "$(git -C "$TREE" rev-parse HEAD)" ] && echo "; uncommitted changes built and checked as a whole, not as a patch")"
+fi
 O=$BUILD/bisect
 OW=$BUILD/w1
 kmake() { make -s -C "$SRC" CC="ccache gcc" KBUILD_BUILD_TIMESTAMP=2000-01-01 "$@"; }
@@ -30,12 +44,13 @@ if [ "$n" = 0 ]; then
 fi
 
 # --- checkpatch ---------------------------------------------------------------
-# Errors always fail. A warning or check fails unless the patch's commit
-# message justifies it: it mentions checkpatch and either the finding's type
-# or, for a new file, MAINTAINERS, or for --strict CHECKs, "CHECK".
+# Errors always fail. A warning or check is kept only when the patch's commit
+# message justifies it with a line of its own,
+#   checkpatch: <TYPE> x<N>: <reason>
+# and N equals the number of <TYPE> findings checkpatch reports for that patch.
 cp_out=$CK/checkpatch.txt
 : > "$cp_out"
-bad=() justified=()
+bad=() justified=() why_bad=()
 i=0
 for c in $commits; do
 	i=$((i + 1))
@@ -44,30 +59,33 @@ for c in $commits; do
 	(cd "$TREE" && PATH=/usr/bin:$PATH perl scripts/checkpatch.pl --strict --quiet --no-summary \
 		--show-types --terse "$CK/p$i.patch") > "$CK/p$i.checkpatch" 2>&1 || true
 	cat "$CK/p$i.checkpatch" >> "$cp_out"
-	msg=$(git -C "$TREE" log -1 --format=%B "$c")
-	while IFS= read -r f; do
-		level=$(echo "$f" | sed -nE 's/.*: (ERROR|WARNING|CHECK):.*/\1/p')
-		type=$(echo "$f" | sed -nE 's/.*: (ERROR|WARNING|CHECK):([A-Z_]+):.*/\2/p')
-		[ -n "$level" ] || { bad+=("$i"); continue; }	# checkpatch itself failed
-		ok=0
-		if [ "$level" != ERROR ] && echo "$msg" | grep -q checkpatch; then
-			echo "$msg" | grep -q "$type" && ok=1
-			[ "$type" = FILE_PATH_CHANGES ] && echo "$msg" | grep -q MAINTAINERS && ok=1
-			[ "$level" = CHECK ] && echo "$msg" | grep -q CHECK && ok=1
-		fi
-		if [ $ok = 1 ]; then justified+=("$i:$type"); else bad+=("$i"); fi
-	done < <(grep -v '^$' "$CK/p$i.checkpatch")
+	if grep -v '^$' "$CK/p$i.checkpatch" | grep -qvE ': (ERROR|WARNING|CHECK):[A-Z_]+:'; then
+		bad+=("$i"); why_bad+=("patch $i: checkpatch printed something that is not a finding")
+	fi
+	if grep -q ': ERROR:' "$CK/p$i.checkpatch"; then
+		bad+=("$i"); why_bad+=("patch $i: $(grep -c ': ERROR:' "$CK/p$i.checkpatch") error(s)")
+	fi
+	# Found and claimed counts per type must agree, both ways.
+	found=$(grep -oE ': (WARNING|CHECK):[A-Z_]+:' "$CK/p$i.checkpatch" | cut -d: -f3 | sort | uniq -c | awk '{print $2" "$1}')
+	claimed=$(git -C "$TREE" log -1 --format=%B "$c" | sed -nE 's/^checkpatch: ([A-Z_]+) x([0-9]+): .+/\1 \2/p' | sort)
+	if [ "$(echo "$found" | sort)" != "$claimed" ]; then
+		bad+=("$i")
+		why_bad+=("patch $i: checkpatch found {$(echo $found)}, the commit message justifies {$(echo $claimed)}")
+	elif [ -n "$found" ]; then
+		justified+=("$i:$(echo $found | tr ' ' 'x')")
+	fi
 done
 nerr=$(grep -c ': ERROR:' "$cp_out" || true)
 nwarn=$(grep -c ': WARNING:' "$cp_out" || true)
 nchk=$(grep -c ': CHECK:' "$cp_out" || true)
 why=""
-[ ${#justified[@]} -gt 0 ] && why="; justified in commit messages: $(printf '%s\n' "${justified[@]}" | sort -u | tr '\n' ' ')"
+[ ${#justified[@]} -gt 0 ] && why="; each justified in its commit message: ${justified[*]}"
 if [ ${#bad[@]} = 0 ]; then
 	result PASS checkpatch check "$n patches, --strict: $nerr errors, $nwarn warnings, $nchk checks$why"
 else
+	printf '%s\n' "${why_bad[@]}" > "$CK/checkpatch-unjustified.txt"
 	mapfile -t bad < <(printf '%s\n' "${bad[@]}" | sort -un)
-	result FAIL checkpatch check "patch(es) ${bad[*]}: $nerr errors, $nwarn warnings, $nchk checks not justified; see $cp_out"
+	result FAIL checkpatch check "patch(es) ${bad[*]}: ${why_bad[0]}; see $CK/checkpatch-unjustified.txt and $cp_out"
 fi
 
 # --- per-patch builds (bisect) and W=1 ----------------------------------------
@@ -87,13 +105,15 @@ w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out comm
 bisect() {
 	local i=0 c ok fails=() w1fails=()
 	mkdir -p "$CK/ok"
-	if [ ! -f "$CK/w1-base-${base:0:12}.txt" ]; then
+	local wb=$BCK/w1-v2-${base:0:12}-$cfgsum-gcc$(gcc -dumpfullversion).txt
+	if [ ! -f "$wb" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
 		prep_config "$O"; prep_config "$OW"
 		kmake O="$OW" prepare >/dev/null 2>&1
-		w1_of > "$CK/w1-base-${base:0:12}.txt"
+		w1_of > "$wb.tmp"
+		mv "$wb.tmp" "$wb"
 	fi
-	cp "$CK/w1-base-${base:0:12}.txt" "$CK/w1-base.txt"
+	cp "$wb" "$CK/w1-base.txt"
 	[ -f "$O/.config" ] || prep_config "$O"
 	[ -f "$OW/.config" ] || prep_config "$OW"
 	for c in $commits; do
@@ -133,39 +153,85 @@ bisect() {
 		result SKIP w1 check "not every patch built"
 	fi
 }
-step "bisect: build every patch" bisect || result FAIL bisect check "the bisect step itself failed"
+step "bisect: build every patch" bisect
+[ "$STEP_RC" = 0 ] || result FAIL bisect check "the bisect step itself failed (exit $STEP_RC), e.g. a checkout: see the log above"
 
 # --- sparse and coccicheck: base against the whole series ---------------------
-sparse_of() {
-	kmake O="$OW" C=2 CHECK=sparse drivers/iommu/intel/ 2>&1 | grep -E '(warning|error):' | norm || true
+# Each *_of prints its findings, normalised, and fails (non-zero) when the
+# tool did not run to completion: a tool error is not "0 findings".
+sparse_of() {  # OUT: findings; OUT.info: what ran
+	local out=$1 raw=$1.raw wrap=$CK/sparse-wrap nobj nchk
+	# A wrapper records every file sparse is run on, and its exit status.
+	printf '#!/bin/sh\nsparse "$@"; rc=$?\nfor a; do f=$a; done\necho "$rc $f" >> "%s"\nexit $rc\n' "$out.files" > "$wrap"
+	chmod +x "$wrap"
+	rm -f "$OW"/drivers/iommu/intel/*.o "$out.files"
+	kmake O="$OW" C=2 CHECK="$wrap" drivers/iommu/intel/ > "$raw" 2>&1 || { echo "make C=2 failed" >&2; return 1; }
+	nobj=$(ls "$OW"/drivers/iommu/intel/*.o | grep -vc 'built-in' || true)
+	nchk=$(grep -c '^0 ' "$out.files" 2>/dev/null || true)
+	if grep -qv '^0 ' "$out.files" 2>/dev/null || grep -qE '(^|: )(error|fatal):|too many errors' "$raw"; then
+		echo "sparse failed or reported errors of its own: $(grep -E '(error|fatal):' "$raw" | head -n 1)" >&2
+		return 1
+	fi
+	if [ "$nchk" = 0 ] || [ "$nchk" -lt "$nobj" ]; then
+		echo "sparse checked $nchk files for $nobj objects" >&2
+		return 1
+	fi
+	grep -E 'warning:' "$raw" | norm > "$out" || true
+	echo "sparse $(sparse --version 2>/dev/null || echo '?') checked $nchk files" > "$out.info"
 }
-cocci_of() {
+cocci_of() {  # OUT: findings, "SCRIPT<TAB>finding"; OUT.info: how many scripts ran
+	local out=$1 raw=$1.raw rc=0 ran skipped total
+	total=$(find "$SRC/scripts/coccinelle" -name '*.cocci' | wc -l)
 	# In the source tree: with O= its --dir would name the object directory
-	# and spatch would silently check nothing.
-	make -s -C "$SRC" coccicheck MODE=report M=drivers/iommu/intel J="$NPROC" 2>/dev/null |
-		grep -E '^[^ ]+\.[ch]:[0-9]+' | norm || true
+	# and spatch would silently check nothing. V=1 names each script.
+	make -s -C "$SRC" coccicheck V=1 MODE=report M=drivers/iommu/intel J="$NPROC" > "$raw" 2>&1 || rc=$?
+	ran=$(grep -c '^Processing .*\.cocci' "$raw" || true)
+	skipped=$(grep -c '^Skipping coccinelle SmPL patch' "$raw" || true)
+	if [ $rc != 0 ] || grep -q 'coccicheck failed\|No OCaml compiler\|Python error\|^Fatal error' "$raw"; then
+		echo "coccicheck did not run to completion (exit $rc) after $ran of $total scripts: $(grep -m1 -i 'error\|failed' "$raw")" >&2
+		return 1
+	fi
+	if [ "$ran" != "$total" ] || [ "$skipped" != 0 ]; then
+		echo "coccicheck ran $ran of $total scripts ($skipped skipped for the spatch version)" >&2
+		return 1
+	fi
+	awk '/^Processing .*\.cocci/ {s = $2} /^[^ ]+\.[ch]:[0-9]+/ {print s "\t" $0}' "$raw" | norm > "$out"
+	echo "$ran of $total scripts ran, spatch $(spatch --version | head -n 1 | awk '{print $3}')" > "$out.info"
 }
 compare() {  # compare NAME FUNC: run at the base (cached) and at the series
-	# The cache names carry the method's version: bump it when *_of changes.
-	local name=$1 fn=$2 bf=$CK/$1-v2-base-${base:0:12}.txt new sf
-	sf=$CK/$1-v2-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum.txt
+	# The cache names carry the method's version (bump it when *_of
+	# changes), the config and the tool's version.
+	local name=$1 fn=$2 tv bf new sf
+	tv=$( { sparse --version 2>/dev/null; spatch --version 2>/dev/null | head -n 1; } | md5sum | cut -c1-8)
+	bf=$BCK/$name-v3-base-${base:0:12}-$cfgsum-$tv.txt
+	sf=$CK/$name-v3-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum-$tv.txt
 	if [ ! -f "$bf" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
 		kmake O="$OW" olddefconfig >/dev/null
-		$fn > "$bf.tmp" && mv "$bf.tmp" "$bf"
+		if ! $fn "$bf.tmp" 2> "$bf.tmp.err"; then
+			result FAIL "$name" check "at the base: $(head -c 200 "$bf.tmp.err"); see $bf.tmp.raw"
+			return 0
+		fi
+		mv "$bf.tmp.info" "$bf.info"; mv "$bf.tmp" "$bf"
 	fi
 	if [ ! -f "$sf" ]; then
 		"$TOP/scripts/tree.sh" checkout "$rev"
 		kmake O="$OW" olddefconfig >/dev/null
-		$fn > "$sf.tmp" && mv "$sf.tmp" "$sf"
+		if ! $fn "$sf.tmp" 2> "$sf.tmp.err"; then
+			result FAIL "$name" check "with the series: $(head -c 200 "$sf.tmp.err"); see $sf.tmp.raw"
+			return 0
+		fi
+		mv "$sf.tmp.info" "$sf.info"; mv "$sf.tmp" "$sf"
 	fi
 	new=$(comm -13 "$bf" "$sf")
 	if [ -z "$new" ]; then
-		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base, $(wc -l < "$sf") with the series)"
+		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base$(awk -F'\t' 'NF > 1 {n[$1]++} END {for (s in n) printf ", %s %d", s, n[s]}' "$bf"); $(wc -l < "$sf") with the series); $(cat "$sf.info")"
 	else
 		echo "$new" > "$CK/$name-new.txt"
 		result FAIL "$name" check "$(echo "$new" | wc -l) new: $(echo "$new" | head -n 1 | cut -c1-100); see $CK/$name-new.txt"
 	fi
 }
 step sparse compare sparse sparse_of
+[ "$STEP_RC" = 0 ] || result FAIL sparse check "the sparse step itself failed (exit $STEP_RC): see the log above"
 step coccicheck compare coccicheck cocci_of
+[ "$STEP_RC" = 0 ] || result FAIL coccicheck check "the coccicheck step itself failed (exit $STEP_RC): see the log above"

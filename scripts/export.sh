@@ -8,6 +8,12 @@
 	die "$TREE has uncommitted changes: commit them (or git commit --fixup) first"
 
 n=$(git -C "$TREE" rev-list --count "$BASE_TAG..HEAD")
+have=$(grep -cv -e '^#' -e '^[[:space:]]*$' "$TOP/patches/series" 2>/dev/null || true)
+if [ "$n" -lt "${have:-0}" ] && [ -z "${FORCE:-}" ]; then
+	die "$TREE holds $n commits since the base, but patches/series lists ${have}: exporting would drop patches.
+If the tree was not made from patches/ (a failed apply, a reset), run 'make tree'.
+To export fewer patches on purpose, run 'make export FORCE=1'."
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 if [ "$n" -gt 0 ]; then

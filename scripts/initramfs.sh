@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Build the guest initramfs: Debian's busybox-static, guest/init and the
-# guest programs compiled statically. Output: $WORK/initramfs.cpio.gz
+# Build the guest initramfs: Debian's busybox-static, guest/init, the guest
+# programs compiled statically, and the series' kselftests built by their
+# own Makefile (make -C tools/testing/selftests TARGETS=iommu, warnings as
+# errors, static). Output: $WORK/initramfs.cpio.gz, with a stamp of what it
+# was made from; an unchanged stamp reuses it.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" boot
 
 root=$WORK/initramfs
 out=$WORK/initramfs.cpio.gz
-rm -rf "$root"
+kst=$WORK/kselftest
+# What the image is made from: the guest files, busybox, and the selftest
+# sources as they are in the tree (uncommitted changes included).
+stamp=$( { cat "$TOP"/guest/*; md5sum /bin/busybox;
+	git -C "$TREE" ls-files -s -m -o --exclude-standard tools/testing/selftests/iommu 2>/dev/null;
+	cat "$TREE"/tools/testing/selftests/iommu/* 2>/dev/null; } | md5sum | cut -d' ' -f1)
+if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
+	log "initramfs: up to date ($out)"
+	exit 0
+fi
+rm -rf "$root" "$out.stamp"
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc,root}
 cp /bin/busybox "$root/bin/busybox"
 file -b /bin/busybox 2>/dev/null | grep -q 'dynamically' && die "/bin/busybox is not static: install busybox-static"
@@ -15,13 +28,23 @@ for c in "$TOP"/guest/*.c; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/$(basename "$c" .c)" "$c" -lpthread ||
 		die "guest program $c failed to build"
 done
-# In-tree kselftests, when the series carries them (tools/testing/selftests/iommu).
-for k in "$TREE"/tools/testing/selftests/iommu/*.c; do
-	[ -f "$k" ] || continue
-	gcc -static -O2 -Wall -I"$TREE/tools/testing/selftests" \
-		-o "$root/bin/kselftest-$(basename "$k" .c)" "$k" -lpthread ||
-		die "selftest $k failed to build statically"
-done
+# In-tree kselftests, when the series carries them.
+if [ -f "$TREE/tools/testing/selftests/iommu/Makefile" ]; then
+	rm -rf "$kst"
+	# The selftests' Makefile clears LDFLAGS when building out of tree, so
+	# -static goes with CFLAGS, which the target's Makefile appends to.
+	if ! CFLAGS="-Werror -static" make -s -C "$TREE/tools/testing/selftests" TARGETS=iommu \
+		FORCE_TARGETS=1 O="$kst" > "$WORK/kselftest.log" 2>&1; then
+		cat "$WORK/kselftest.log" >&2
+		die "make -C tools/testing/selftests TARGETS=iommu failed (-Werror -static): $WORK/kselftest.log"
+	fi
+	mkdir -p "$root/bin/kselftest/iommu"
+	for b in "$kst"/kselftest/iommu/*; do
+		[ -x "$b" ] && [ -f "$b" ] && install -m 0755 "$b" "$root/bin/kselftest/iommu/"
+	done
+	ls "$root/bin/kselftest/iommu/"* >/dev/null 2>&1 || die "the iommu selftests built no program: $WORK/kselftest.log"
+fi
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
 mv "$out.tmp" "$out"
+echo "$stamp" > "$out.stamp"
 log "initramfs: $out ($(du -k "$out" | cut -f1) KiB)"

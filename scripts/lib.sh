@@ -1,6 +1,9 @@
-# Shared by every script: paths, logging with timings, and small helpers.
+# Shared by every script: paths, logging with timings, the work/ lock and
+# small helpers.
 # shellcheck shell=bash
 set -euo pipefail
+# Command substitutions fail like any other command.
+shopt -s inherit_errexit
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${VTD_CACHE:-$HOME/.cache/vtd-cache-tags}
@@ -23,14 +26,42 @@ _t0=$(date +%s)
 log()  { printf '[%5ss] %s\n' "$(( $(date +%s) - _t0 ))" "$*" >&2; }
 die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
-# step NAME CMD...: run a command as a named step and print how long it took.
+# One make command at a time on a work/ directory: the first script of a
+# command takes the lock, the scripts it runs inherit it.
+lock_work() {
+	[ -n "${VTD_LOCK_HELD:-}" ] && return 0
+	mkdir -p "$WORK"
+	exec 9>>"$WORK/.lock"
+	if ! flock -n 9; then
+		die "$WORK is in use by another command: $(cat "$WORK/.lock.holder" 2>/dev/null || echo unknown).
+Wait for it to finish, or stop it (kill that pid), then run this again."
+	fi
+	printf "'%s' (pid %s, started %s)\n" "${VTD_COMMAND:-$(basename "$0") $*}" "$$" "$(date '+%F %T')" > "$WORK/.lock.holder"
+	export VTD_LOCK_HELD=$$
+}
+lock_work "$@"
+
+# step NAME CMD...: run a command as a named step, print how long it took,
+# and leave its exit status in STEP_RC. The command runs in a subshell with
+# errexit on: called as `step ... || x`, bash would switch errexit off for
+# everything the command runs, so step never fails; read STEP_RC instead.
+STEP_RC=0
 step() {
-	local name=$1 s=$(date +%s) rc=0
+	local name=$1 s
+	s=$(date +%s)
 	shift
 	log "$name ..."
-	"$@" || rc=$?
-	log "$name: $([ $rc = 0 ] && echo done || echo "FAILED (exit $rc)") in $(( $(date +%s) - s ))s"
-	return $rc
+	set +e
+	(set -e; "$@")
+	STEP_RC=$?
+	set -e
+	log "$name: $([ $STEP_RC = 0 ] && echo done || echo "FAILED (exit $STEP_RC)") in $(( $(date +%s) - s ))s"
+	return 0
+}
+# must NAME CMD...: a step the command cannot go on without.
+must() {
+	step "$@"
+	[ "$STEP_RC" = 0 ] || die "$1 failed (exit $STEP_RC)"
 }
 
 # result STATUS NAME PROFILE DETAIL: one line of the summary make test prints.
@@ -39,6 +70,25 @@ result() {
 	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${3:--}" "${4:-}" >> "$RESULTS"
 	printf '%-4s %-34s %-10s %s\n' "$1" "$2" "${3:--}" "${4:-}"
 }
+
+# The closing line: "N passed, N failed, N skipped", with the Debian base
+# named when it is not the one the series was last tested on.
+closing_line() {
+	local p f s note="" used tested
+	p=$(grep -c '^PASS' "$RESULTS" 2>/dev/null || true)
+	f=$(grep -c '^FAIL' "$RESULTS" 2>/dev/null || true)
+	s=$(grep -c '^SKIP' "$RESULTS" 2>/dev/null || true)
+	tested=$(tested_base)
+	used=$(cat "$TREE/.debian-version" 2>/dev/null || true)
+	if [ -n "$used" ] && [ "$used" != "$tested" ]; then
+		note=" (base $used, series tested on $tested)"
+	fi
+	echo "${p:-0} passed, ${f:-0} failed, ${s:-0} skipped$note"
+	[ "${f:-0}" = 0 ]
+}
+
+# The Debian version the series was last tested on (patches/tested-on).
+tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
 # variant: "series" (the default) or "stock" (SERIES=none).
 variant() {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make run: build if needed, boot $PROFILE, run a short DMA workload and
-# print what the cache tags did. make shell: boot to a guest shell.
+# print what the cache tags did; exits non-zero if a guest step failed, the
+# guest hung or the log shows an unexpected fault. make shell: boot to a
+# guest shell.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" all
 var=$(variant)
-step "build $var kernel" "$TOP/scripts/build.sh" "$var"
-step "initramfs" "$TOP/scripts/initramfs.sh"
+must "build $var kernel" "$TOP/scripts/build.sh" "$var"
+must "initramfs" "$TOP/scripts/initramfs.sh"
 export KERNEL=$BUILD/$var/arch/x86/boot/bzImage
 mkdir -p "$LOGS/$var"
 if [ "${1:-}" = shell ]; then
@@ -13,7 +15,7 @@ if [ "${1:-}" = shell ]; then
 	exec "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,shell "$LOGS/$var/shell-$PROFILE.log" interactive
 fi
 logf=$LOGS/$var/run-$PROFILE.log
-rc=0
-step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,dio,workload,trace-dump "$logf" || rc=$?
-[ $rc = 124 ] && die "the guest hung (killed after ${TIMEOUT:-300}s): see $logf"
+rm -f "$logf"
+step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,dio,workload,trace-dump "$logf"
+[ "$STEP_RC" = 124 ] && die "the guest hung (killed after ${TIMEOUT:-300}s): see $logf"
 python3 "$TOP/scripts/summary.py" "$logf" "$BUILD/$var/vtd-info" "$PROFILE"

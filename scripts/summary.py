@@ -30,7 +30,7 @@ def info(path):
 
 def iommu_mode(log):
     mode = []
-    for line in vtdlog.lines(log):
+    for line in vtdlog.console(log):
         if 'Command line:' in line:
             m = re.search(r'intel_iommu=(\S+)', line)
             if m:
@@ -58,7 +58,7 @@ def main(log, infofile, profile):
         print('  ' + m)
 
     evs, fake = vtdlog.real_events(log)
-    res, _ = vtdlog.tap(log)
+    res, done = vtdlog.tap(log)
     have = not any(s == 'SKIP' and n == 'events' for s, n, _ in res)
     if not have or not evs:
         print('cache tags: this kernel has no intel_iommu:cache_tag_* events '
@@ -99,8 +99,18 @@ def main(log, infofile, profile):
     print('guest steps:')
     for s, n, det in res:
         print('  %-4s %-10s %s' % (s, n, det))
+    bad = vtdlog.faults(log)
+    for what, line in bad[:10]:
+        print('  FAIL %-10s %s' % (what, line[:150]))
     print('full log: ' + log)
+    failed = [n for s, n, _ in res if s == 'FAIL']
+    if failed or bad or not done:
+        print('make run: FAILED: %s' % ', '.join(
+            failed + (['%d unexpected fault/warning line(s)' % len(bad)] if bad else []) +
+            ([] if done else ['the guest did not finish its steps'])))
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:4])
+    sys.exit(main(*sys.argv[1:4]))

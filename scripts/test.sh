@@ -4,9 +4,27 @@
 #   test.sh check    static checks only (make check)
 . "$(dirname "$0")/lib.sh"
 mode=${1:-all}
+# Nothing of an earlier run is reported: its logs and results go first.
+rm -rf "$LOGS"
 mkdir -p "$LOGS" "$(dirname "$RESULTS")"
 : > "$RESULTS"
 T0=$(date +%s)
+# Whatever stops this script, the closing line is printed; an early stop is
+# a failure of its own.
+finish() {
+	local rc=$?
+	trap - EXIT
+	set +e
+	if [ -z "${FINISHED:-}" ]; then
+		result FAIL harness - "test.sh stopped early (exit $rc) at: ${BASH_COMMAND:-?}; the results above are incomplete"
+	fi
+	kill $(jobs -p) 2>/dev/null
+	echo
+	echo "make test: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS"
+	closing_line
+	exit $?
+}
+trap finish EXIT
 "$TOP/scripts/deps.sh" all
 var=$(variant)
 PROFILES=${PROFILES:-legacy legacy-ats sm-cm-ats lazy vfio vfio-cm}
@@ -34,18 +52,29 @@ run_guest() {
 }
 
 # report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
+# On the series kernel nothing may be skipped: a step that skips there
+# (no events, no trace, no edu device, a selftest case) checked nothing.
 report_guest() {
-	local v=$1 p=$2 steps=$3 logf=$LOGS/$1/$2.log rc tag finished=1 st name det bad
+	local v=$1 p=$2 steps=$3 logf=$LOGS/$1/$2.log rc tag finished=1 st name det bad out
 	rc=$(cat "$LOGS/$v/$p.rc" 2>/dev/null || echo 1)
 	tag=$p; [ "$v" = stock ] && tag="$p,stock"
+	[ "$v" = mutant ] && tag="$p,mutant"
+	if [ ! -s "$logf" ]; then
+		result FAIL boot "$tag" "no log: the guest did not run ($logf)"
+		return
+	fi
 	if [ "$rc" = 124 ]; then
 		result FAIL boot "$tag" "guest hung, killed after $(timeout_of "$p")s: $logf"
 		return
 	fi
 	while IFS=$'\t' read -r st name det; do
 		[ "$name" = guest-finished ] && { finished=0; continue; }
+		if [ "$st" = SKIP ] && [ "$v" = series ]; then
+			st=FAIL det="skipped on the series kernel, so nothing was checked: $det"
+		fi
 		result "$st" "$name" "$tag" "$det"
-	done < <(python3 "$TOP/scripts/vtdlog.py" tap "$logf")
+	done < <(python3 "$TOP/scripts/vtdlog.py" tap "$logf"
+		python3 "$TOP/scripts/vtdlog.py" kselftest "$logf" | sed 's/\t/\tvfio:/')
 	bad=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf")
 	if [ $finished = 0 ]; then
 		result FAIL boot "$tag" "the guest did not finish its steps (exit $rc): $logf"
@@ -80,29 +109,39 @@ report_guest() {
 }
 
 kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
-	local logf=$1 json=$LOGS/kunit.json
-	if ! grep -q 'KTAP version\|TAP version 14' "$logf"; then
-		result SKIP kunit "$var" "no KUnit suites ran in this kernel"
+	local logf=$1 json=$LOGS/kunit.json want=0 prc=0
+	rm -f "$json"
+	grep -q '^CONFIG_INTEL_IOMMU_CACHE_KUNIT_TEST=y' "$BUILD/$var/.config" 2>/dev/null && want=1
+	# QEMU's trace records are taken out of the console lines first.
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import vtdlog
+for l in vtdlog.console(sys.argv[2]): print(l)' "$TOP/scripts" "$logf" > "$LOGS/kunit.console"
+	if ! grep -q 'KTAP version\|TAP version 14' "$LOGS/kunit.console"; then
+		if [ $want = 1 ]; then
+			result FAIL kunit "$var" "the kernel's config enables the KUnit suite, but the boot log has no KTAP"
+		else
+			result SKIP kunit "$var" "this kernel has no KUnit suite (stock 6.1)"
+		fi
 		return
 	fi
-	# QEMU's trace lines interleave with the console: keep them out of KTAP.
-	grep -v 'vtd_inv_' "$logf" | python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$json" > "$LOGS/kunit.txt" 2>&1 || true
-	python3 - "$json" <<'PY' | while IFS=$'\t' read -r st n det; do result "$st" "$n" "$var" "$det"; done
+	python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$json" < "$LOGS/kunit.console" > "$LOGS/kunit.txt" 2>&1 || prc=$?
+	python3 - "$json" "$prc" <<'PY' | while IFS=$'\t' read -r st n det; do result "$st" "$n" "$var" "$det"; done
 import json, sys
+prc = int(sys.argv[2])
 try:
     doc = json.load(open(sys.argv[1]))
 except Exception as e:
-    print('FAIL\tkunit\tkunit.py parse produced no JSON (%s)' % e)
+    print('FAIL\tkunit\tkunit.py parse (exit %d) produced no JSON (%s)' % (prc, e))
     sys.exit()
-n = 0
+n = fails = 0
 
 
 def walk(group, prefix, suite):
     """Suites hold cases; a parameterised case is a group of its own."""
-    global n
+    global n, fails
     for c in group.get('test_cases', []):
         n += 1
         st = {'PASS': 'PASS', 'SKIP': 'SKIP'}.get(c['status'], 'FAIL')
+        fails += st == 'FAIL'
         print('%s\tkunit:%s%s\t%s' % (st, prefix, c['name'].replace(' ', '_'), suite))
     for g in group.get('sub_groups', []):
         walk(g, prefix + g['name'] + '/' if suite else '', suite or g['name'])
@@ -111,43 +150,118 @@ def walk(group, prefix, suite):
 walk(doc, '', '')
 if not n:
     print('FAIL\tkunit\tKTAP seen but no test cases parsed')
+elif (prc == 0) != (fails == 0):
+    print('FAIL\tkunit\tkunit.py parse exit %d disagrees with %d failed case(s)' % (prc, fails))
+else:
+    print('PASS\tkunit\t%d cases parsed by kunit.py parse (exit %d), %d failed' % (n, prc, fails))
 PY
 }
 
-counts_of() { python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/$1/$2.log" workload | cut -f2-; }
-get() { echo "$1" | tr '\t' '\n' | sed -n "s/^$2=//p"; }
-
-compare_counts() {  # series vs stock on the fixed workload
-	local p=$1 s k sub io
-	s=$(counts_of series "$p")
-	k=$(counts_of stock "$p")
-	echo "counts $p series: $s" >> "$LOGS/counts.txt"
-	echo "counts $p stock:  $k" >> "$LOGS/counts.txt"
-	sub=$(get "$s" submissions)
-	io=$(( $(get "$s" psi) + $(get "$s" dsi) + $(get "$s" global) + $(get "$s" piotlb) ))
-	if [ "$(get "$s" psi)" = 0 ]; then
-		result FAIL batching "$p" "no PSI seen in the workload: the oracle saw nothing"
-	elif [ "$sub" = "$io" ]; then
-		result PASS batching "$p" "one submission per IOTLB flush: $sub submissions (stock: $(get "$k" submissions)), $(get "$s" devtlb) devTLB ride along"
-	else
-		result FAIL batching "$p" "$sub submissions for $io IOTLB flushes (stock: $(get "$k" submissions))"
+compare_counts() {  # series vs stock on the fixed workload, both booted in this run
+	local p=$1 st name det
+	for v in series stock; do
+		if [ "$(cat "$LOGS/$v/$p.rc" 2>/dev/null)" != 0 ]; then
+			result FAIL batching "$p" "the $v guest of this run did not finish: nothing to compare"
+			return
+		fi
+	done
+	{ echo "counts $p series: $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/series/$p.log" workload | cut -f2-)"
+	  echo "counts $p stock:  $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/stock/$p.log" workload | cut -f2-)"
+	} >> "$LOGS/counts.txt"
+	while IFS=$'\t' read -r st name det; do
+		result "$st" "$name" "$p" "$det"
+	done < <(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/series/$p.log" "$LOGS/stock/$p.log")
+	# Negative control: the same comparison fed stock's counts as the
+	# series' must not pass batching, where stock has something to batch.
+	if python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/stock/$p.log" "$LOGS/stock/$p.log" | grep -q $'^SKIP\tbatching'; then
+		return
 	fi
-	if [ "$(get "$s" psi)" = "$(get "$k" psi)" ] && [ "$(get "$s" devtlb)" = "$(get "$k" devtlb)" ]; then
-		result PASS same-invalidations "$p" "PSI $(get "$s" psi), devTLB $(get "$s" devtlb): as stock 6.1"
+	if python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/stock/$p.log" "$LOGS/stock/$p.log" | grep -q $'^FAIL\tbatching'; then
+		result PASS control:batching "$p" "tripped: stock's counts given as the series' FAIL the batching check"
 	else
-		result FAIL same-invalidations "$p" "PSI $(get "$s" psi)/devTLB $(get "$s" devtlb) vs stock $(get "$k" psi)/$(get "$k" devtlb)"
+		result FAIL control:batching "$p" "stock's counts given as the series' did not FAIL the batching check"
 	fi
 }
 
+# The negative control kernel: the series plus tests/mutants/*.patch (not
+# part of the series), built in the same worktree through ccache from a
+# copy of the series build, so that only the files it changes recompile.
+MUTANT=$TOP/tests/mutants/skip-iotlb-sync-flush.patch
+build_mutant() {
+	local rev idx=$WORK/mutant.index t c
+	rev=$("$TOP/scripts/tree.sh" rev series)
+	rm -f "$idx"
+	GIT_INDEX_FILE=$idx git -C "$TREE" read-tree "$rev"
+	GIT_INDEX_FILE=$idx git -C "$TREE" apply --cached "$MUTANT"
+	t=$(GIT_INDEX_FILE=$idx git -C "$TREE" write-tree)
+	rm -f "$idx"
+	# Fixed identity and dates: the same mutant is the same commit, and an
+	# unchanged one is not rebuilt.
+	c=$(GIT_AUTHOR_NAME=mutant GIT_AUTHOR_EMAIL=mutant@invalid GIT_COMMITTER_NAME=mutant \
+		GIT_COMMITTER_EMAIL=mutant@invalid GIT_AUTHOR_DATE=2000-01-01T00:00:00Z \
+		GIT_COMMITTER_DATE=2000-01-01T00:00:00Z \
+		git -C "$TREE" commit-tree "$t" -p "$rev" -m "mutant: $(basename "$MUTANT" .patch)")
+	if [ ! -f "$BUILD/mutant/vtd-stamp" ] && [ -f "$BUILD/series/vtd-stamp" ]; then
+		rm -rf "$BUILD/mutant"
+		cp -a "$BUILD/series" "$BUILD/mutant"
+	fi
+	REV=$c OUT=$BUILD/mutant BUILD_LABEL=mutant "$TOP/scripts/build.sh" series
+}
+# The stale-IOTLB oracle and the trace-coverage test must fail on it.
+report_mutant() {
+	local logf=$LOGS/mutant/vfio.log kst oracle trace stale
+	if [ "$(cat "$LOGS/mutant/vfio.rc" 2>/dev/null)" = 124 ] || [ ! -s "$logf" ]; then
+		result FAIL control:mutant-oracle vfio "the mutant guest hung or did not run: $logf"
+		return
+	fi
+	kst=$(python3 "$TOP/scripts/vtdlog.py" kselftest "$logf")
+	oracle=$(echo "$kst" | awk -F'\t' '$2 == "vfio_edu.stale_iotlb_oracle" {print $1}')
+	trace=$(echo "$kst" | awk -F'\t' '$2 == "vfio_edu.unmap_is_flushed_on_the_domain_tags" {print $1}')
+	stale=$(python3 -c 'import re, sys; sys.path.insert(0, sys.argv[1]); import vtdlog
+m = [re.search(r"stale_iotlb_oracle:(\d+) remap cycles, (\d+) stale reads", l) for l in vtdlog.console(sys.argv[2])]
+m = [x for x in m if x]
+print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" "$logf")
+	if [ "$oracle" = FAIL ] && [ -n "$stale" ] && [ "${stale%% *}" -gt 0 ]; then
+		result PASS control:mutant-oracle vfio "tripped: with $(basename "$MUTANT" .patch), the stale-IOTLB oracle read $stale cycles stale and failed"
+	else
+		result FAIL control:mutant-oracle vfio "the oracle did not fail on the mutant (result ${oracle:-none}, stale reads '${stale:-none}'): $logf"
+	fi
+	if [ "$trace" = FAIL ]; then
+		result PASS control:mutant-trace vfio "tripped: the selftest's trace-coverage test failed on the mutant"
+	else
+		result FAIL control:mutant-trace vfio "the trace-coverage test did not fail on the mutant (result ${trace:-none}): $logf"
+	fi
+}
+
+# The harness's own parsers, against committed fixtures made from real logs
+# and doctored: each case is a check that must reject (or accept) its log.
+unit_tests() {
+	local out=$LOGS/unittest.txt st name
+	python3 -m unittest discover -v -s "$TOP/tests" -p 'test_*.py' > "$out" 2>&1 || true
+	local n=0
+	while read -r name st; do
+		n=$((n + 1))
+		case $st in
+		ok) result PASS "control:$name" fixture "$(grep -A1 "^$name " "$out" | sed -n 2p | sed 's/^ *//' | cut -c1-100)" ;;
+		*) result FAIL "control:$name" fixture "$st: see $out" ;;
+		esac
+	done < <(sed -nE 's/^(test_[a-z0-9_]+) \([^)]*\)( \.\.\.)? *(.*)$/\1 \3/p' "$out" |
+		sed -E 's/ (ok|FAIL|ERROR|skipped.*)$/ \1/')
+	[ $n -gt 0 ] || result FAIL control:unittests fixture "no harness unit test ran: $out"
+	grep -q '^OK' "$out" || result FAIL control:unittests fixture "python3 -m unittest did not end in OK: $out"
+}
+
 if [ "$mode" != check ]; then
-	if step "build $var" "$TOP/scripts/build.sh" "$var"; then
-		result PASS build "$var" "$(cat "$BUILD/$var/vtd-info" | sed -n 's/^patches=//p') patches on $(sed -n 's/^debian=//p' "$BUILD/$var/vtd-info")"
+	step "build $var" "$TOP/scripts/build.sh" "$var"
+	if [ "$STEP_RC" = 0 ]; then
+		result PASS build "$var" "$(sed -n 's/^patches=//p' "$BUILD/$var/vtd-info") patches on $(sed -n 's/^debian=//p' "$BUILD/$var/vtd-info")"
 	else
 		result FAIL build "$var" "see $LOGS/build-$var.log"
 	fi
-	step initramfs "$TOP/scripts/initramfs.sh" || result FAIL initramfs - "guest programs did not build"
+	step initramfs "$TOP/scripts/initramfs.sh"
+	[ "$STEP_RC" = 0 ] || result FAIL initramfs - "the guest image did not build: see the log above"
 	bg=()
-	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ]; then
+	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
 		# VFIO guests mostly wait for the edu device: boot them alongside.
 		for p in $PROFILES; do
 			case $p in vfio*) log "boot $var/$p (in the background)"
@@ -169,9 +283,20 @@ if [ "$mode" != check ]; then
 			first=0
 		done
 	fi
+	if [ "$var" = series ] && [ -z "${NO_MUTANT:-}" ]; then
+		step "build the mutant kernel ($(basename "$MUTANT"))" build_mutant
+		if [ "$STEP_RC" = 0 ]; then
+			log "boot mutant/vfio (in the background, 40-cycle oracle)"
+			ORACLE=40 run_guest mutant vfio boot,vfio kunit.enable=0 &
+			bg+=("mutant:vfio")
+		else
+			result FAIL control:mutant-oracle vfio "the mutant kernel did not build: $LOGS/build-mutant.log"
+		fi
+	fi
 	if [ "$var" = series ] && [ -z "${NO_STOCK:-}" ]; then
 		: > "$LOGS/counts.txt"
-		if step "build stock" "$TOP/scripts/build.sh" stock; then
+		step "build stock" "$TOP/scripts/build.sh" stock
+		if [ "$STEP_RC" = 0 ]; then
 			# The same selftest on stock 6.1: data tests pass, trace tests skip.
 			if [[ " $PROFILES " == *" vfio "* ]]; then
 				ORACLE=${STOCK_ORACLE:-200} run_guest stock vfio "$(steps_of vfio)" kunit.enable=0 &
@@ -187,16 +312,18 @@ if [ "$mode" != check ]; then
 		fi
 	fi
 	if [ ${#bg[@]} -gt 0 ]; then
-		step "wait for the VFIO guests (${bg[*]})" wait
-		for g in "${bg[@]}"; do report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")"; done
+		s0=$(date +%s)
+		log "waiting for the background guests (${bg[*]}) ..."
+		wait || true
+		log "background guests done in $(( $(date +%s) - s0 ))s"
+		for g in "${bg[@]}"; do
+			case $g in
+			mutant:*) report_mutant ;;
+			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;
+			esac
+		done
 	fi
 fi
-[ -z "${NO_CHECK:-}" ] && "$TOP/scripts/check.sh"
-
-echo
-echo "make test: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS"
-p=$(grep -c '^PASS' "$RESULTS" || true)
-f=$(grep -c '^FAIL' "$RESULTS" || true)
-s=$(grep -c '^SKIP' "$RESULTS" || true)
-echo "$p passed, $f failed, $s skipped"
-[ "$f" = 0 ]
+unit_tests
+[ -n "${NO_CHECK:-}" ] || "$TOP/scripts/check.sh" || result FAIL check - "check.sh stopped early: see the log above"
+FINISHED=1

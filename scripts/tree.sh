@@ -8,7 +8,7 @@
 #                    One path for every variant lets ccache and make reuse
 #                    objects between stock, series and per-patch builds.
 #   tree.sh rev series|stock   the commit a variant builds: the base, or
-#                    HEAD with any uncommitted changes (git stash create)
+#                    HEAD, plus one commit of any uncommitted changes
 . "$(dirname "$0")/lib.sh"
 
 # The same author and dates every time, so the base commit hash is stable
@@ -37,22 +37,34 @@ untouched() {  # HEAD is where the last apply or export left it
 		[ -z "$(git -C "$TREE" status --porcelain -uno)" ]
 }
 
+# What went wrong in a failed git am, from its log: a patch that does not
+# apply (a conflict with the base) or git itself failing (I/O, index).
+am_failure() {
+	if grep -qE '^(error: patch failed|error: .*: patch does not apply|Patch failed at|error: .*already exists in index|error: .*does not exist in index)' "$1"; then
+		echo conflict
+	else
+		echo git
+	fi
+}
+
 create() {
-	local base debver f n=0
+	local base debver f n=0 new=$TREE.new why
 	base=$("$TOP/scripts/base.sh")
 	debver=$(cat "$base/.debian-version")
 	if [ -d "$TREE/.git" ] && [ -z "${FORCE:-}" ] && ! in_sync && ! untouched; then
 		die "$TREE holds commits or changes that are not in patches/.
 Run 'make export' to keep them, or 'make tree FORCE=1' to throw them away."
 	fi
-	rm -rf "$SRC"
-	rm -rf "$TREE"
+	# The new tree is made beside the old one and takes its place only when
+	# every patch applied: a failed or interrupted apply leaves no tree that
+	# could pass for the series, or for local work.
+	rm -rf "$new"
 	mkdir -p "$WORK"
-	log "copying base $debver to $TREE"
-	cp -a "$base" "$TREE"
-	rm -f "$TREE/.unpacked"
+	log "copying base $debver to $new"
+	cp -a "$base" "$new"
+	rm -f "$new/.unpacked"
 	(
-		cd "$TREE"
+		cd "$new"
 		base_env
 		git init -q -b main .
 		git config user.name "VT-d cache tags project"
@@ -74,23 +86,45 @@ path is dropped from .gitignore, so files that patches add can be added."
 	)
 	for f in $(series_files); do
 		n=$((n + 1))
-		if ! git -C "$TREE" am -q --committer-date-is-author-date "$f" >"$WORK/am.log" 2>&1; then
-			git -C "$TREE" am --abort >/dev/null 2>&1 || true
-			git -C "$TREE" reset -q --hard "$BASE_TAG"
-			cat "$WORK/am.log" >&2
-			die "patch $n, $(basename "$f"), does not apply to Debian linux-source-6.1 $debver.
-The tree was reset to the base; no part of the series is applied.
-If Debian moved the 6.1 base, rebase the series (make tree on the old base, git rebase)."
+		if ! git -C "$new" am -q --committer-date-is-author-date "$f" >"$WORK/am.log" 2>&1; then
+			sed 's/^/  git am: /' "$WORK/am.log" >&2
+			why=$(am_failure "$WORK/am.log")
+			rm -rf "$new"
+			if [ "$why" = conflict ]; then
+				die "patch $n, $(basename "$f"), does not apply to Debian linux-source-6.1 $debver (git am's words above; tested on $(tested_base)).
+$( [ -d "$TREE/.git" ] && echo "The existing $TREE is left as it was." || echo "No tree was made.")
+If Debian moved the 6.1 base, rebase the series (BASE_VERSION=$(tested_base) make tree, then git rebase onto the new base)."
+			fi
+			die "git failed while applying patch $n, $(basename "$f") (git am's words above): not a conflict.
+$( [ -d "$TREE/.git" ] && echo "The existing $TREE is left as it was." || echo "No tree was made.") Run the command again."
 		fi
 	done
-	git -C "$TREE" update-ref $APPLIED_REF HEAD
+	git -C "$new" update-ref $APPLIED_REF HEAD
+	rm -rf "$SRC" "$TREE"
+	mv "$new" "$TREE"
 	log "tree ready: $TREE, base $debver + $n patches"
+}
+
+# The commit a variant builds. Uncommitted changes of the tree become one
+# commit on top of HEAD, so they are built and tested as they are; they are
+# not a patch: checkpatch and bisect see only base..HEAD.
+rev_of() {
+	local t c
+	if [ "$1" = stock ]; then git -C "$TREE" rev-parse "$BASE_TAG"; return; fi
+	if [ -z "$(git -C "$TREE" status --porcelain -uno)" ]; then git -C "$TREE" rev-parse HEAD; return; fi
+	t=$(git -C "$TREE" stash create)
+	c=$(git -C "$TREE" commit-tree "$t^{tree}" -p HEAD -m "uncommitted changes of $TREE")
+	log "NOTE: including uncommitted changes of $TREE (built and tested, not a patch of the series)"
+	echo "$c"
 }
 
 case ${1:-ensure} in
 create) create ;;
 ensure)
+	rm -rf "$TREE.new"	# what an interrupted create left
 	if [ ! -d "$TREE/.git" ]; then create
+	elif [ -d "$TREE/.git/rebase-apply" ] || [ -d "$TREE/.git/rebase-merge" ]; then
+		die "$TREE is in the middle of a git am or rebase: finish it (--continue) or abort it (--abort) first"
 	elif in_sync; then git -C "$TREE" update-ref $APPLIED_REF HEAD
 	elif untouched; then log "patches/ changed since the tree was made: remaking it"; create
 	else log "NOTE: testing the tree as it is: it holds work not yet exported to patches/ (make export)"
@@ -100,12 +134,7 @@ status)
 	if in_sync; then echo "in sync"; else echo "differs from patches/"; exit 1; fi ;;
 rev)
 	[ -d "$TREE/.git" ] || create
-	if [ "$2" = stock ]; then git -C "$TREE" rev-parse "$BASE_TAG"
-	else
-		c=$(git -C "$TREE" stash create)
-		[ -n "$c" ] && log "NOTE: including uncommitted changes of $TREE"
-		git -C "$TREE" rev-parse "${c:-HEAD}"
-	fi ;;
+	rev_of "$2" ;;
 checkout)
 	if [ ! -f "$SRC/Makefile" ]; then
 		rm -rf "$SRC"

@@ -3,7 +3,9 @@
 
   vtdlog.py counts LOG [STEP]   descriptor counts per marked step (or all)
   vtdlog.py tap LOG             the guest's TAP results, one per line
+  vtdlog.py kselftest LOG       the in-guest kselftest's TAP, plan and exit code
   vtdlog.py faults LOG          DMAR faults, WARNINGs, BUGs and the like
+  vtdlog.py batching SERIES-LOG STOCK-LOG   the workload's submissions compared
   vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
   vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
@@ -26,9 +28,35 @@ KINDS = ('submissions', 'descriptors', 'psi', 'dsi', 'global', 'devtlb',
 
 
 def lines(path):
+    """The log's physical lines: console text and QEMU trace records."""
     with open(path, errors='replace') as f:
         for line in f:
             yield line.rstrip('\r\n')
+
+
+def split_records(path):
+    """(console line, None) or (None, trace record match), in log order.
+    A trace record that QEMU wrote into the middle of a console line runs
+    to the end of that physical line; the console line goes on in the next
+    one. Take the record out and join the two halves again."""
+    pending = ''
+    for raw in lines(path):
+        t = TRACE.search(raw)
+        if t:
+            pending += raw[:t.start()]
+            yield None, t
+            continue
+        yield pending + raw, None
+        pending = ''
+    if pending:
+        yield pending, None
+
+
+def console(path):
+    """The guest's console lines, QEMU's trace records taken out."""
+    for line, _ in split_records(path):
+        if line is not None:
+            yield line
 
 
 def classify(name, args):
@@ -60,14 +88,12 @@ def counts(path, want=None):
     """{step: Counter}; 'all' covers the whole log."""
     out = collections.defaultdict(collections.Counter)
     active = set()
-    for line in lines(path):
-        m = MARK.search(line)
-        if m:
-            (active.add if m.group(1) == 'begin' else active.discard)(m.group(2))
-            out[m.group(2)]  # make the step exist even if it saw nothing
-            continue
-        t = TRACE.search(line)
-        if not t:
+    for line, t in split_records(path):
+        if line is not None:
+            m = MARK.search(line)
+            if m:
+                (active.add if m.group(1) == 'begin' else active.discard)(m.group(2))
+                out[m.group(2)]  # make the step exist even if it saw nothing
             continue
         kind = classify(t.group(1), t.group(2))
         if not kind:
@@ -81,17 +107,28 @@ def counts(path, want=None):
 
 
 TAPLINE = re.compile(r'@@VTD (ok|not ok) (\d+) (\S+)(?: # (.*))?$')
+TAPPLAN = re.compile(r'@@VTD 1\.\.(\d+)\s*$')
 
 
 def tap(path):
+    """The guest's own TAP: [(status, name, detail)], and whether it ran to
+    the end. The plan must match the results: a missing or short plan, or
+    numbers out of order, is a result of its own, FAIL tap-plan."""
     res = []
     done = False
-    for line in lines(path):
+    plan = None
+    numbers = []
+    for line in console(path):
         if '@@VTD-DONE' in line:
             done = True
+        m = TAPPLAN.search(line)
+        if m:
+            plan = int(m.group(1))
+            continue
         m = TAPLINE.search(line)
         if not m:
             continue
+        numbers.append(int(m.group(2)))
         detail = m.group(4) or ''
         if detail.startswith('SKIP'):
             status = 'SKIP'
@@ -99,7 +136,79 @@ def tap(path):
         else:
             status = 'PASS' if m.group(1) == 'ok' else 'FAIL'
         res.append((status, m.group(3), detail))
+    if done:
+        if plan is None:
+            res.append(('FAIL', 'tap-plan', 'the guest printed no TAP plan'))
+        elif plan != len(res) or numbers != list(range(1, len(numbers) + 1)):
+            res.append(('FAIL', 'tap-plan', 'plan 1..%d, but %d results numbered %s' %
+                        (plan, len(numbers), ','.join(map(str, numbers)) or 'none')))
     return res, done
+
+
+KST = re.compile(r'@@KST (.*)$')
+
+
+def kselftest(path):
+    """The in-guest kselftest's TAP, which the guest prefixes with '@@KST ':
+    [(status, name, detail)]. kselftest_harness prints 'ok N fixture.test',
+    'not ok N fixture.test' and 'ok N # SKIP reason' (whose name only the
+    '#  RUN fixture.test' line before it has), a plan '1..N' first, and
+    exits 0 (pass), 1 (fail) or 4 (skip); the guest adds 'KST-EXIT rc'.
+    The plan, the numbering and the exit code must agree with the results."""
+    res = []
+    plan = None
+    rc = None
+    name = ''
+    numbers = []
+    seen = False
+    for line in console(path):
+        m = KST.search(line)
+        if not m:
+            continue
+        seen = True
+        text = m.group(1).rstrip()
+        r = re.match(r'#\s+RUN\s+(\S+)', text)
+        if r:
+            name = r.group(1)
+            continue
+        r = re.match(r'KST-EXIT (\d+)$', text)
+        if r:
+            rc = int(r.group(1))
+            continue
+        r = re.match(r'1\.\.(\d+)$', text)
+        if r:
+            plan = int(r.group(1))
+            continue
+        r = re.match(r'(ok|not ok) (\d+)(?: ([^#\s]\S*))?\s*(?:# (SKIP|TODO)\b\s*(.*))?$', text)
+        if not r:
+            continue
+        numbers.append(int(r.group(2)))
+        test = r.group(3) or name or 'test%s' % r.group(2)
+        if r.group(4) == 'SKIP':
+            res.append(('SKIP', test, r.group(5) or 'skipped'))
+        elif r.group(1) == 'ok':
+            res.append(('PASS', test, 'kselftest'))
+        else:
+            res.append(('FAIL', test, 'kselftest: see the @@KST lines of the log'))
+        name = ''
+    if not seen:
+        return res
+    fails = sum(1 for r in res if r[0] == 'FAIL')
+    skips = sum(1 for r in res if r[0] == 'SKIP')
+    if rc is None:
+        res.append(('FAIL', 'exit', 'the selftest did not finish (no exit status)'))
+    elif rc not in (0, 1, 4):
+        res.append(('FAIL', 'exit', 'the selftest crashed or could not run: exit %d%s' %
+                    (rc, ' (no such binary)' if rc == 127 else '')))
+    elif (rc == 0) != (fails == 0) or (rc == 4 and skips != len(res)):
+        res.append(('FAIL', 'exit', 'exit %d does not match %d failed, %d skipped of %d' %
+                    (rc, fails, skips, len(res))))
+    if plan is None:
+        res.append(('FAIL', 'tap-plan', 'the selftest printed no plan'))
+    elif plan != len(numbers) or numbers != list(range(1, len(numbers) + 1)):
+        res.append(('FAIL', 'tap-plan', 'plan 1..%d, but %d results numbered %s' %
+                    (plan, len(numbers), ','.join(map(str, numbers)) or 'none')))
+    return res
 
 
 FAULT = [
@@ -116,55 +225,149 @@ FAULT = [
 ]
 
 
+PRINTK = re.compile(r'^\[\s*\d+\.\d+\](?:\[\s*([TC]\d+)\])? ?(.*)$')
+# What a test may announce, and only in these exact forms:
+#   KUnit, through kunit_info():  "    # CASE: vtd-expect: WARNING in FN"
+#   the VFIO selftest, to kmsg:   "vfio_cache_tags: vtd-expect: DMAR FAULT dev BDF addr 0xA count N"
+EXPECT_WARN = re.compile(r'^\s*# (\w+): vtd-expect: WARNING in (\w+)\s*$')
+EXPECT_DMAR = re.compile(r'^vfio_cache_tags: vtd-expect: DMAR FAULT dev (?:[0-9a-f]{4}:)?'
+                         r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) addr (0x[0-9a-f]+) count (\d+)\s*$')
+KUNIT_RESULT = re.compile(r'^\s*(?:not )?ok \d+ (\w+)')
+DMAR_FAULT = re.compile(r'DMAR: \[(?:DMA Read|DMA Write|INTR-REMAP)[^]]*\] Request device '
+                        r'\[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (0x[0-9a-f]+)')
+WARNING = re.compile(r'WARNING: CPU: \d+ PID: \d+ at .*? (\w+)\+0x')
+
+
+def printk_split(line):
+    """(caller, text) of a kernel console line: caller is the printk caller
+    ID ('T123' for a task, 'C1' for a CPU in interrupt context) where the
+    kernel prints it (CONFIG_PRINTK_CALLER), else None; other lines are
+    (None, line)."""
+    m = PRINTK.match(line)
+    if not m:
+        return None, line
+    return m.group(1), m.group(2)
+
+
 def faults(path):
-    """Lines that mean trouble. A test may announce what it provokes:
-    "EXPECT WARNING in FN" allows the next WARNING raised in FN, with its
-    call trace; "EXPECT DMAR FAULT addr 0xA" allows DMAR fault reports for
-    that address. An announced warning or fault that never comes is itself
-    reported."""
+    """Lines that mean trouble: [(what, line)].
+
+    A test may announce what it provokes, in the fixed forms above:
+      - a KUnit case "vtd-expect: WARNING in FN" allows exactly one
+        WARNING raised in FN by the same thread (printk caller ID) before
+        that case's result line; only that WARNING's own report block, the
+        lines of the same caller up to its "---[ end trace", is skipped;
+      - the selftest "vtd-expect: DMAR FAULT dev D addr A count N" allows
+        exactly N fault reports for device D at address A before the
+        selftest's next result line.
+    Anything else is reported, and so is an announced report that never
+    came, or came a different number of times."""
     out = []
-    expect = collections.Counter()
-    fault_addrs = {}
-    in_expected = False
-    for line in lines(path):
-        m = re.search(r'EXPECT WARNING in (\w+)', line)
+    warns = []   # {'case', 'fn', 'caller', 'open', 'used'}
+    dmars = []   # {'dev', 'addr', 'count', 'open', 'seen'}
+    skipping = None
+    for line in console(path):
+        caller, text = printk_split(line)
+        if skipping is not None:
+            if caller == skipping[0]:
+                if '---[ end trace' in text:
+                    skipping = None
+                continue
+        m = EXPECT_WARN.match(text)
+        if m and caller:
+            warns.append({'case': m.group(1), 'fn': m.group(2), 'caller': caller,
+                          'open': True, 'used': 0})
+            continue
+        m = EXPECT_DMAR.match(text)
         if m:
-            expect[m.group(1)] += 1
+            dmars.append({'dev': m.group(1), 'addr': m.group(2), 'count': int(m.group(3)),
+                          'open': True, 'seen': 0})
             continue
-        m = re.search(r'EXPECT DMAR FAULT addr (0x[0-9a-f]+)', line)
+        m = KUNIT_RESULT.match(text)
         if m:
-            fault_addrs.setdefault(m.group(1), 0)
+            for w in warns:
+                if w['case'] == m.group(1):
+                    w['open'] = False
+        if line.startswith('@@KST ok ') or line.startswith('@@KST not ok '):
+            for d in dmars:
+                d['open'] = False
+        # The summary line before each fault report: the report is judged.
+        if 'DMAR: DRHD: handling fault status' in text:
             continue
-        m = re.search(r'DMAR: \[DMA (Read|Write)[^]]*\].* fault addr (0x[0-9a-f]+)', line)
-        if m and m.group(2) in fault_addrs:
-            fault_addrs[m.group(2)] += 1
+        m = DMAR_FAULT.search(text)
+        if m:
+            d = next((d for d in dmars if d['open'] and d['dev'] == m.group(1) and
+                      d['addr'] == m.group(2) and d['seen'] < d['count']), None)
+            if d:
+                d['seen'] += 1
+                continue
+            out.append(('DMAR fault', line.strip()))
             continue
-        # The summary line before each report: the report itself is judged.
-        if re.search(r'DMAR: DRHD: handling fault status', line):
-            continue
-        if in_expected:
-            if '---[ end trace' in line:
-                in_expected = False
-            continue
-        if TRACE.search(line) and 'vtd_inv' in line and 'fault' not in line.lower():
-            continue
-        if 'WARNING:' in line:
-            fn = next((f for f in expect if expect[f] > 0 and ' %s+' % f in line), None)
-            if fn:
-                expect[fn] -= 1
-                in_expected = True
+        m = WARNING.search(text)
+        if m:
+            w = next((w for w in warns if w['open'] and not w['used'] and
+                      w['fn'] == m.group(1) and w['caller'] == caller), None)
+            if w:
+                w['used'] = 1
+                skipping = (caller,)
                 continue
         for rx, what in FAULT:
-            if rx.search(line):
+            if rx.search(text):
                 out.append((what, line.strip()))
                 break
-    for fn, n in expect.items():
-        if n > 0:
-            out.append(('missing expected WARNING', 'a test announced a WARNING in %s that never came' % fn))
-    for addr, n in fault_addrs.items():
-        if not n:
-            out.append(('missing expected DMAR fault', 'a test announced a DMAR fault at %s that never came' % addr))
+    for w in warns:
+        if not w['used']:
+            out.append(('missing expected WARNING',
+                        '%s announced a WARNING in %s that never came' % (w['case'], w['fn'])))
+    for d in dmars:
+        if d['seen'] != d['count']:
+            out.append(('missing expected DMAR fault',
+                        'the selftest announced %d DMAR fault(s) for %s at %s; %d came' %
+                        (d['count'], d['dev'], d['addr'], d['seen'])))
     return out
+
+
+def batching(series, stock):
+    """Series against stock on the fixed workload, both measured in this
+    run: [(status, test, detail)].
+      lower-bound         the series submits once per IOTLB invalidation;
+      batching            PASS only where stock needs more than one
+                          submission per IOTLB invalidation and the series
+                          one; where stock is at the lower bound already,
+                          there is nothing to batch: SKIP;
+      same-invalidations  the same PSI, PASID-IOTLB and device-TLB
+                          descriptors as stock.
+    A workload in which QEMU saw no IOTLB invalidation fails all three."""
+    def flushes(c):
+        return c['psi'] + c['dsi'] + c['global'] + c['piotlb']
+    s, k = series, stock
+    fs, fk = flushes(s), flushes(k)
+    if not fs or not fk:
+        why = 'no IOTLB invalidation seen in the workload (series %d, stock %d): the oracle saw nothing' % (fs, fk)
+        return [('FAIL', t, why) for t in ('lower-bound', 'batching', 'same-invalidations')]
+    res = []
+    if s['submissions'] == fs:
+        res.append(('PASS', 'lower-bound', 'one submission per IOTLB invalidation: %d for %d' %
+                    (s['submissions'], fs)))
+    else:
+        res.append(('FAIL', 'lower-bound', '%d submissions for %d IOTLB invalidations' %
+                    (s['submissions'], fs)))
+    if k['submissions'] <= fk:
+        res.append(('SKIP', 'batching', 'stock is at the lower bound already (%d submissions for %d '
+                    'IOTLB invalidations, %d devTLB): nothing to batch' % (k['submissions'], fk, k['devtlb'])))
+    elif s['submissions'] == fs and s['submissions'] < k['submissions']:
+        res.append(('PASS', 'batching', '%d submissions, stock %d (ratio %.2f), for %d IOTLB + %d devTLB '
+                    'invalidations' % (s['submissions'], k['submissions'],
+                                       s['submissions'] / k['submissions'], fs, s['devtlb'])))
+    else:
+        res.append(('FAIL', 'batching', '%d submissions for %d IOTLB invalidations; stock %d' %
+                    (s['submissions'], fs, k['submissions'])))
+    same = all(s[x] == k[x] for x in ('psi', 'dsi', 'global', 'piotlb', 'devtlb'))
+    desc = lambda c: 'PSI %d, DSI %d, global %d, PASID-IOTLB %d, devTLB %d' % (
+        c['psi'], c['dsi'], c['global'], c['piotlb'], c['devtlb'])
+    res.append(('PASS' if same else 'FAIL', 'same-invalidations',
+                desc(s) + (': as stock 6.1' if same else '; stock: ' + desc(k))))
+    return res
 
 
 # cache_tag_assign: dmar0/0000:01:00.0 type iotlb did 1 pasid 0 ref 1
@@ -190,7 +393,7 @@ def parse_fields(text):
 def events(path):
     evs = []
     inside = False
-    for line in lines(path):
+    for line in console(path):
         if '@@TRACE-BEGIN' in line:
             inside = True
             continue
@@ -225,12 +428,16 @@ def check(path, width=48):
       - the users count an event reports is the count this checker keeps;
       - a range flush's block [addr, addr + pages) covers [start, end]
         (the end clamped to the address width);
-      - no device-TLB tag is left for a device that is gone at the end.
+      - no device-TLB tag is left for a device that is gone at the end;
+      - there is something to check: a log with no events, or without the
+        guest's list of devices, is a violation, not a pass.
     """
     evs, _ = real_events(path)
     live = collections.Counter()
     bad = []
     top = (1 << width) - 1
+    if not evs:
+        bad.append('no cache_tag_* events of real devices in the trace dump: nothing was checked')
 
     def key(f):
         return (f.get('iommu'), f.get('did'), f.get('pasid'), f.get('type'),
@@ -257,12 +464,14 @@ def check(path, width=48):
             addr, pages = int(f['addr'], 16), int(f['pages'], 16)
             if start <= end and (addr > start or addr + pages * 4096 - 1 < min(end, top)):
                 bad.append('block does not cover the range: ' + line)
-    present = set()
-    for line in lines(path):
+    present = None
+    for line in console(path):
         m = re.search(r'@@INFO pci-devices: (.*)', line)
         if m:
             present = set(m.group(1).split())
-    if present:
+    if present is None:
+        bad.append('the guest listed no PCI devices: left-over device-TLB tags not checked')
+    else:
         for k, n in live.items():
             if n > 0 and k[3] == 'devtlb' and k[4] not in present:
                 bad.append('device-TLB tag left for %s, which is gone: %s' % (k[4], k))
@@ -297,9 +506,17 @@ def main():
             print('\t'.join(r))
         if not done:
             print('FAIL\tguest-finished\tthe guest did not reach the end of its steps')
+    elif cmd == 'kselftest':
+        for r in kselftest(path):
+            print('\t'.join(r))
     elif cmd == 'faults':
         for what, line in faults(path):
             print('%s\t%s' % (what, line))
+    elif cmd == 'batching':
+        s_c = counts(path, 'workload')['workload']
+        k_c = counts(sys.argv[3], 'workload')['workload']
+        for r in batching(s_c, k_c):
+            print('\t'.join(r))
     elif cmd == 'events':
         evs = events(path)
         c = collections.Counter(e[0] for e in evs)
