@@ -7,6 +7,7 @@
 
 PROFILE ?= legacy-ats
 export PROFILE SERIES FORCE
+export VTD_COMMAND = make $(MAKECMDGOALS)
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -29,8 +30,11 @@ initramfs:
 	@scripts/initramfs.sh
 shell:
 	@scripts/run.sh shell
+# Build outputs, logs and every cached check result (kept in the download
+# cache, keyed by what they measured, so that a new work/ reuses them).
 clean:
-	rm -rf work/build work/logs work/initramfs work/initramfs.cpio.gz work/results.tsv
+	rm -rf work/build work/logs work/initramfs work/initramfs.cpio.gz* work/results.tsv \
+		work/check work/kselftest $${VTD_CACHE:-$$HOME/.cache/vtd-cache-tags}/check
 distclean:
 	@scripts/tree.sh status >/dev/null 2>&1 || [ ! -d work/linux/.git ] || [ -n "$(FORCE)" ] || \
 		{ echo "work/linux holds work not in patches/: make export, or FORCE=1"; exit 1; }

@@ -212,14 +212,16 @@ def kselftest(path):
 
 
 FAULT = [
+    # lockdep's reports begin with "WARNING:" too: name them first.
+    (re.compile(r'(possible circular locking|inconsistent lock state|possible recursive locking|'
+                r'suspicious RCU usage|sleeping function called from invalid context|'
+                r'possible irq lock inversion|bad unlock balance)'), 'lockdep'),
     (re.compile(r'DMAR: \[(DMA Read|DMA Write|INTR-REMAP)'), 'DMAR fault'),
     (re.compile(r'DMAR:.*(fault|Fault)'), 'DMAR fault'),
     (re.compile(r'WARNING:'), 'WARNING'),
     (re.compile(r'\bBUG:'), 'BUG'),
     (re.compile(r'Kernel panic'), 'panic'),
     (re.compile(r'Oops'), 'Oops'),
-    (re.compile(r'(possible circular locking|inconsistent lock state|possible recursive locking|'
-                r'suspicious RCU usage|sleeping function called from invalid context)'), 'lockdep'),
     (re.compile(r'(Invalidation Queue Error|Invalidation Time-out Error)'), 'QI error'),
     (re.compile(r'Call Trace:'), 'call trace'),
 ]

@@ -1,0 +1,165 @@
+"""Negative controls for the harness's log reader (scripts/vtdlog.py).
+
+Each fixture in fixtures/ is cut from a real guest log of make test; the
+doctored ones differ from their real original by the one change their name
+says (fixtures/README.md). A check that accepts a doctored log is blind:
+these tests fail then. The real originals must be accepted, so that a
+check that rejects everything fails too.
+"""
+import collections
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'scripts'))
+import vtdlog  # noqa: E402
+
+
+def fx(name):
+    return os.path.join(HERE, 'fixtures', name)
+
+
+def violations(name):
+    return vtdlog.check(fx(name))[0]
+
+
+def kinds(name):
+    return [what for what, _ in vtdlog.faults(fx(name))]
+
+
+class TraceCheck(unittest.TestCase):
+    def test_check_accepts_a_real_trace(self):
+        """trace check: a real trace dump has 0 violations"""
+        bad, n = vtdlog.check(fx('trace-real.log'))
+        self.assertGreater(n, 10)
+        self.assertEqual(bad, [])
+
+    def test_check_rejects_a_removed_assign(self):
+        """trace check: tripped by a log with one cache_tag_assign removed"""
+        self.assertTrue(any('not assigned' in b or 'without assign' in b or 'users' in b
+                            for b in violations('trace-assign-removed.log')))
+
+    def test_check_rejects_a_flush_of_an_unassigned_tag(self):
+        """trace check: tripped by a flush of a domain ID nobody assigned"""
+        self.assertTrue(any(b.startswith('flush of a tag that is not assigned')
+                            for b in violations('trace-flush-unassigned.log')))
+
+    def test_check_rejects_a_block_that_misses_its_range(self):
+        """trace check: tripped by a range flush whose block misses the range's end"""
+        self.assertTrue(any(b.startswith('block does not cover')
+                            for b in violations('trace-block-misses.log')))
+
+    def test_check_rejects_a_devtlb_tag_left_for_a_removed_device(self):
+        """trace check: tripped by a device-TLB tag of a device that is gone"""
+        self.assertTrue(any(b.startswith('device-TLB tag left')
+                            for b in violations('trace-devtlb-left.log')))
+
+    def test_check_rejects_a_log_with_no_events(self):
+        """trace check: a dump with no events is a violation, not a pass"""
+        self.assertTrue(any('nothing was checked' in b for b in violations('trace-empty.log')))
+
+
+class Faults(unittest.TestCase):
+    def test_faults_accepts_the_announced_warning_and_fault(self):
+        """faults: the real announced KUnit WARNING and selftest DMAR fault pass"""
+        self.assertEqual(vtdlog.faults(fx('faults-real.log')), [])
+
+    def test_faults_rejects_a_warning_after_the_allowed_one(self):
+        """faults: tripped by a second WARNING after the allowed one"""
+        self.assertIn('WARNING', kinds('faults-second-warning.log'))
+
+    def test_faults_rejects_another_callers_line_in_the_allowed_report(self):
+        """faults: tripped by a BUG another CPU printed inside the allowed report"""
+        self.assertIn('BUG', kinds('faults-other-cpu.log'))
+
+    def test_faults_rejects_a_dmar_fault_nobody_announced(self):
+        """faults: tripped by a DMAR fault at an address nobody announced"""
+        self.assertIn('DMAR fault', kinds('faults-dmar-unannounced.log'))
+
+    def test_faults_rejects_a_lockdep_report(self):
+        """faults: tripped by a lockdep report"""
+        self.assertIn('lockdep', kinds('faults-lockdep.log'))
+
+    def test_faults_rejects_an_announcement_in_the_wrong_form(self):
+        """faults: an old-style 'EXPECT WARNING' line allows nothing"""
+        self.assertIn('WARNING', kinds('faults-old-announcement.log'))
+
+    def test_faults_rejects_an_announced_fault_that_never_came(self):
+        """faults: tripped by an announced DMAR fault that did not happen"""
+        self.assertIn('missing expected DMAR fault', kinds('faults-fault-missing.log'))
+
+
+class Tap(unittest.TestCase):
+    def test_tap_reads_a_real_log(self):
+        """guest TAP: a real log parses with its plan and no failure"""
+        res, done = vtdlog.tap(fx('tap-real.log'))
+        self.assertTrue(done)
+        self.assertGreater(len(res), 3)
+        self.assertEqual([r for r in res if r[0] == 'FAIL'], [])
+
+    def test_tap_reads_a_not_ok_split_by_a_trace_record(self):
+        """guest TAP: a 'not ok' line that a QEMU trace record split is still read"""
+        res, _ = vtdlog.tap(fx('tap-split-not-ok.log'))
+        self.assertIn(('FAIL', 'workload'), [(r[0], r[1]) for r in res])
+
+    def test_tap_rejects_a_short_plan(self):
+        """guest TAP: tripped by a plan that does not match the results"""
+        res, _ = vtdlog.tap(fx('tap-short-plan.log'))
+        self.assertIn('tap-plan', [r[1] for r in res if r[0] == 'FAIL'])
+
+
+class Kselftest(unittest.TestCase):
+    def test_kselftest_reads_a_real_log(self):
+        """kselftest TAP: a real run parses, plan and exit code agree"""
+        res = vtdlog.kselftest(fx('kst-real.log'))
+        self.assertGreater(len(res), 3)
+        self.assertEqual([r for r in res if r[0] == 'FAIL'], [])
+
+    def test_kselftest_rejects_a_crash(self):
+        """kselftest TAP: tripped by a binary that crashed (exit 139)"""
+        res = vtdlog.kselftest(fx('kst-crash.log'))
+        self.assertIn('exit', [r[1] for r in res if r[0] == 'FAIL'])
+
+    def test_kselftest_rejects_a_missing_binary(self):
+        """kselftest TAP: tripped by a missing selftest binary (exit 127)"""
+        res = vtdlog.kselftest(fx('kst-missing.log'))
+        self.assertIn('exit', [r[1] for r in res if r[0] == 'FAIL'])
+
+    def test_kselftest_rejects_a_short_plan(self):
+        """kselftest TAP: tripped by a plan that does not match the results"""
+        res = vtdlog.kselftest(fx('kst-short-plan.log'))
+        self.assertIn('tap-plan', [r[1] for r in res if r[0] == 'FAIL'])
+
+
+class Batching(unittest.TestCase):
+    def counts(self, name):
+        return vtdlog.counts(fx(name), 'workload')['workload']
+
+    def test_batching_passes_the_real_series_counts(self):
+        """batching: the real series counts against the real stock counts pass"""
+        res = dict((t, st) for st, t, _ in vtdlog.batching(self.counts('counts-series.log'),
+                                                           self.counts('counts-stock.log')))
+        self.assertEqual(res, {'lower-bound': 'PASS', 'batching': 'PASS', 'same-invalidations': 'PASS'})
+
+    def test_batching_rejects_stock_counts_as_the_series(self):
+        """batching: tripped by stock's counts given as the series'"""
+        k = self.counts('counts-stock.log')
+        res = dict((t, st) for st, t, _ in vtdlog.batching(k, k))
+        self.assertEqual(res['batching'], 'FAIL')
+        self.assertEqual(res['lower-bound'], 'FAIL')
+
+    def test_batching_skips_where_stock_is_at_the_lower_bound(self):
+        """batching: stock at the lower bound is a SKIP, never a PASS"""
+        c = collections.Counter(psi=1024, submissions=1024)
+        res = dict((t, st) for st, t, _ in vtdlog.batching(c, c))
+        self.assertEqual(res['batching'], 'SKIP')
+
+    def test_batching_rejects_a_workload_the_oracle_did_not_see(self):
+        """batching: no invalidation seen is a FAIL, not a pass"""
+        c = collections.Counter()
+        self.assertEqual({st for st, _, _ in vtdlog.batching(c, c)}, {'FAIL'})
+
+
+if __name__ == '__main__':
+    unittest.main()
