@@ -66,7 +66,7 @@ for c in $commits; do
 		bad+=("$i"); why_bad+=("patch $i: $(grep -c ': ERROR:' "$CK/p$i.checkpatch") error(s)")
 	fi
 	# Found and claimed counts per type must agree, both ways.
-	found=$(grep -oE ': (WARNING|CHECK):[A-Z_]+:' "$CK/p$i.checkpatch" | cut -d: -f3 | sort | uniq -c | awk '{print $2" "$1}')
+	found=$( (grep -oE ': (WARNING|CHECK):[A-Z_]+:' "$CK/p$i.checkpatch" || true) | cut -d: -f3 | sort | uniq -c | awk '{print $2" "$1}')
 	claimed=$(git -C "$TREE" log -1 --format=%B "$c" | sed -nE 's/^checkpatch: ([A-Z_]+) x([0-9]+): .+/\1 \2/p' | sort)
 	if [ "$(echo "$found" | sort)" != "$claimed" ]; then
 		bad+=("$i")
@@ -196,13 +196,13 @@ cocci_of() {  # OUT: findings, "SCRIPT<TAB>finding"; OUT.info: how many scripts 
 		return 1
 	fi
 	awk '/^Processing .*\.cocci/ {s = $2} /^[^ ]+\.[ch]:[0-9]+/ {print s "\t" $0}' "$raw" | norm > "$out"
-	echo "$ran of $total scripts ran, spatch $(spatch --version | head -n 1 | awk '{print $3}')" > "$out.info"
+	echo "$ran of $total scripts ran, spatch $(spatch --version | awk 'NR == 1 {print $3}')" > "$out.info"
 }
 compare() {  # compare NAME FUNC: run at the base (cached) and at the series
 	# The cache names carry the method's version (bump it when *_of
 	# changes), the config and the tool's version.
 	local name=$1 fn=$2 tv bf new sf
-	tv=$( { sparse --version 2>/dev/null; spatch --version 2>/dev/null | head -n 1; } | md5sum | cut -c1-8)
+	tv=$( { sparse --version 2>/dev/null || true; spatch --version 2>/dev/null | sed -n 1p; } | md5sum | cut -c1-8)
 	bf=$BCK/$name-v3-base-${base:0:12}-$cfgsum-$tv.txt
 	sf=$CK/$name-v3-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum-$tv.txt
 	if [ ! -f "$bf" ]; then

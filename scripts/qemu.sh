@@ -62,5 +62,5 @@ if [[ ",$steps," == *,hotplug,* ]]; then
 	helper=$!
 fi
 timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 || rc=$?
-[ -n "$helper" ] && { kill $helper 2>/dev/null; wait $helper 2>/dev/null || true; }
+if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
 exit $rc

@@ -46,7 +46,9 @@ timeout_of() { case $1 in vfio*) echo 1500 ;; *) echo 300 ;; esac; }
 run_guest() {
 	local v=$1 p=$2 rc=0
 	mkdir -p "$LOGS/$v"
-	KERNEL=$BUILD/$v/arch/x86/boot/bzImage APPEND=${4:-} TIMEOUT=$(timeout_of "$p") \
+	local k=$BUILD/$v/arch/x86/boot/bzImage
+	[ "$v" = mutant ] && k=$BUILD/mutant/bzImage
+	KERNEL=$k APPEND=${4:-} TIMEOUT=$(timeout_of "$p") \
 		"$TOP/scripts/qemu.sh" "$p" "$3" "$LOGS/$v/$p.log" || rc=$?
 	echo $rc > "$LOGS/$v/$p.rc"
 }
@@ -78,6 +80,8 @@ report_guest() {
 	bad=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf")
 	if [ $finished = 0 ]; then
 		result FAIL boot "$tag" "the guest did not finish its steps (exit $rc): $logf"
+	elif [ "$rc" != 0 ]; then
+		result FAIL boot "$tag" "the guest finished, but qemu.sh exited $rc: $logf"
 	elif [ -n "$bad" ]; then
 		result FAIL boot "$tag" "$(echo "$bad" | head -n 1 | cut -c1-120) ($(echo "$bad" | wc -l) lines): $logf"
 	else
@@ -184,11 +188,13 @@ compare_counts() {  # series vs stock on the fixed workload, both booted in this
 }
 
 # The negative control kernel: the series plus tests/mutants/*.patch (not
-# part of the series), built in the same worktree through ccache from a
-# copy of the series build, so that only the files it changes recompile.
+# part of the series). It is built in the series' own output directory,
+# so only the files the mutant changes recompile, and its bzImage is kept
+# in $BUILD/mutant; then the series is built back (the same few files). A
+# copy of the build directory would not do: kbuild rebuilds all of it.
 MUTANT=$TOP/tests/mutants/skip-iotlb-sync-flush.patch
 build_mutant() {
-	local rev idx=$WORK/mutant.index t c
+	local rev idx=$WORK/mutant.index t c stamp
 	rev=$("$TOP/scripts/tree.sh" rev series)
 	rm -f "$idx"
 	GIT_INDEX_FILE=$idx git -C "$TREE" read-tree "$rev"
@@ -201,11 +207,19 @@ build_mutant() {
 		GIT_COMMITTER_EMAIL=mutant@invalid GIT_AUTHOR_DATE=2000-01-01T00:00:00Z \
 		GIT_COMMITTER_DATE=2000-01-01T00:00:00Z \
 		git -C "$TREE" commit-tree "$t" -p "$rev" -m "mutant: $(basename "$MUTANT" .patch)")
-	if [ ! -f "$BUILD/mutant/vtd-stamp" ] && [ -f "$BUILD/series/vtd-stamp" ]; then
-		rm -rf "$BUILD/mutant"
-		cp -a "$BUILD/series" "$BUILD/mutant"
+	stamp="$c $(md5sum < "$MUTANT" | cut -c1-12)"
+	if [ -f "$BUILD/mutant/bzImage" ] && [ "$(cat "$BUILD/mutant/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
+		log "mutant kernel: up to date"
+		return 0
 	fi
-	REV=$c OUT=$BUILD/mutant BUILD_LABEL=mutant "$TOP/scripts/build.sh" series
+	rm -rf "$BUILD/mutant"
+	mkdir -p "$BUILD/mutant"
+	REV=$c BUILD_LABEL=mutant "$TOP/scripts/build.sh" series
+	cp "$BUILD/series/arch/x86/boot/bzImage" "$BUILD/mutant/bzImage"
+	cp "$BUILD/series/vtd-info" "$BUILD/mutant/vtd-info"
+	echo "$stamp" > "$BUILD/mutant/vtd-stamp"
+	log "mutant kernel: $BUILD/mutant/bzImage; building the series back"
+	"$TOP/scripts/build.sh" series
 }
 # The stale-IOTLB oracle and the trace-coverage test must fail on it.
 report_mutant() {

@@ -230,10 +230,11 @@ FAULT = [
 PRINTK = re.compile(r'^\[\s*\d+\.\d+\](?:\[\s*([TC]\d+)\])? ?(.*)$')
 # What a test may announce, and only in these exact forms:
 #   KUnit, through kunit_info():  "    # CASE: vtd-expect: WARNING in FN"
-#   the VFIO selftest, to kmsg:   "vfio_cache_tags: vtd-expect: DMAR FAULT dev BDF addr 0xA count N"
+#   the VFIO selftest, to kmsg:   "vfio_cache_tags: vtd-expect: DMAR FAULT dev BDF addr 0xA count N test T"
 EXPECT_WARN = re.compile(r'^\s*# (\w+): vtd-expect: WARNING in (\w+)\s*$')
 EXPECT_DMAR = re.compile(r'^vfio_cache_tags: vtd-expect: DMAR FAULT dev (?:[0-9a-f]{4}:)?'
-                         r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) addr (0x[0-9a-f]+) count (\d+)\s*$')
+                         r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) addr (0x[0-9a-f]+) count (\d+) test (\w+)\s*$')
+KST_RESULT = re.compile(r'^@@KST (?:not )?ok \d+ (?:\S+\.)?(\w+)\s*$')
 KUNIT_RESULT = re.compile(r'^\s*(?:not )?ok \d+ (\w+)')
 DMAR_FAULT = re.compile(r'DMAR: \[(?:DMA Read|DMA Write|INTR-REMAP)[^]]*\] Request device '
                         r'\[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (0x[0-9a-f]+)')
@@ -259,9 +260,9 @@ def faults(path):
         WARNING raised in FN by the same thread (printk caller ID) before
         that case's result line; only that WARNING's own report block, the
         lines of the same caller up to its "---[ end trace", is skipped;
-      - the selftest "vtd-expect: DMAR FAULT dev D addr A count N" allows
-        exactly N fault reports for device D at address A before the
-        selftest's next result line.
+      - the selftest "vtd-expect: DMAR FAULT dev D addr A count N test T"
+        allows exactly N fault reports for device D at address A before
+        the result line of its test T.
     Anything else is reported, and so is an announced report that never
     came, or came a different number of times."""
     out = []
@@ -283,16 +284,18 @@ def faults(path):
         m = EXPECT_DMAR.match(text)
         if m:
             dmars.append({'dev': m.group(1), 'addr': m.group(2), 'count': int(m.group(3)),
-                          'open': True, 'seen': 0})
+                          'test': m.group(4), 'open': True, 'seen': 0})
             continue
         m = KUNIT_RESULT.match(text)
         if m:
             for w in warns:
                 if w['case'] == m.group(1):
                     w['open'] = False
-        if line.startswith('@@KST ok ') or line.startswith('@@KST not ok '):
+        m = KST_RESULT.match(line)
+        if m:
             for d in dmars:
-                d['open'] = False
+                if d['test'] == m.group(1):
+                    d['open'] = False
         # The summary line before each fault report: the report is judged.
         if 'DMAR: DRHD: handling fault status' in text:
             continue
