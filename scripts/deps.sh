@@ -11,13 +11,16 @@ declare -A pkg=(
 	[perl]=perl [gzip]=gzip [pahole]=dwarves [openssl]=openssl
 	[qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static
 	[sparse]=sparse [spatch]=coccinelle [socat]=socat
+	# coccicheck's OCaml-scripted rules are compiled by spatch with ocamlopt;
+	# without it coccicheck stops after a few scripts.
+	[ocamlopt]=ocaml-nox [flock]=util-linux
 )
 declare -A hdr=([/usr/include/libelf.h]=libelf-dev [/usr/include/openssl/ssl.h]=libssl-dev)
 
 case $want in
 build) cmds="gcc make flex bison bc cpio xz ccache git python3 perl gzip openssl" ;;
 boot)  cmds="qemu-system-x86_64 busybox cpio gzip python3 socat" ;;
-check) cmds="sparse spatch perl python3" ;;
+check) cmds="sparse spatch ocamlopt perl python3" ;;
 *)     cmds="${!pkg[*]}" ;;
 esac
 
