@@ -65,6 +65,23 @@ if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)
 	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
 	exit 0
 fi
+# Stock differs from the series in a few files and one config option: when
+# the series has been built, stock is built in the series' output
+# directory, where only those files recompile, and its kernel is kept in
+# its own directory; then the series is built back, the same few files.
+# (A copy of the series' build directory would not do: kbuild rebuilt all
+# of it.)
+if [ "$var" = stock ] && [ -z "${OUT:-}" ] && [ -f "$BUILD/series/vtd-stamp" ]; then
+	log "build stock in the series' output directory (only what differs recompiles)"
+	OUT=$BUILD/series BUILD_LABEL=stock REV=$rev "$0" stock
+	rm -rf "$out"
+	mkdir -p "$out/arch/x86/boot"
+	cp "$BUILD/series/arch/x86/boot/bzImage" "$out/arch/x86/boot/bzImage"
+	cp "$BUILD/series/.config" "$BUILD/series/vtd-info" "$BUILD/series/vtd-stamp" "$out/"
+	log "stock kernel: $out/arch/x86/boot/bzImage; building the series back"
+	OUT= REV= BUILD_LABEL= "$0" series
+	exit 0
+fi
 rm -f "$out/vtd-stamp"
 must "configure $var" configure
 must "build $var (ccache, -j$NPROC)" compile

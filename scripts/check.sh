@@ -89,13 +89,21 @@ else
 fi
 
 # --- per-patch builds (bisect) and W=1 ----------------------------------------
-# The series' .config, with options a patch does not know yet dropped.
-prep_config() {
+# Each patch is built in the series' own output directory when there is
+# one, so only what the patch changes recompiles (a separate directory
+# would start with a whole kernel build); the series is built back after.
+# W=1 runs on drivers/iommu/intel in a directory of its own ($OW), since
+# W=1 objects would make the next plain build recompile them.
+if [ -f "$BUILD/series/.config" ]; then O=$BUILD/series; fi
+series_cfg=$CK/series.config
+prep_config() {  # the series' .config, with options a patch does not know yet dropped
 	mkdir -p "$1"
-	cp "$BUILD/series/.config" "$1/.config" 2>/dev/null || {
+	if [ -f "$series_cfg" ]; then
+		cp "$series_cfg" "$1/.config"
+	else
 		kmake O="$1" tinyconfig >/dev/null
 		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$1" "$1/.config" "$TOP/configs/vtd.config" >/dev/null
-	}
+	fi
 	kmake O="$1" olddefconfig >/dev/null
 }
 w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out commit
@@ -103,19 +111,26 @@ w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out comm
 	kmake O="$OW" W=1 drivers/iommu/intel/ 2>&1 | grep -E 'warning:' | norm || true
 }
 bisect() {
-	local i=0 c ok fails=() w1fails=()
+	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt
 	mkdir -p "$CK/ok"
+	for c in $commits; do
+		[ -f "$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum" ] || todo=$((todo + 1))
+	done
+	rm -f "$series_cfg"
+	[ -f "$BUILD/series/.config" ] && [ -f "$BUILD/series/vtd-stamp" ] && cp "$BUILD/series/.config" "$series_cfg"
 	local wb=$BCK/w1-v2-${base:0:12}-$cfgsum-gcc$(gcc -dumpfullversion).txt
 	if [ ! -f "$wb" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
-		prep_config "$O"; prep_config "$OW"
+		prep_config "$OW"
 		kmake O="$OW" prepare >/dev/null 2>&1
 		w1_of > "$wb.tmp"
 		mv "$wb.tmp" "$wb"
 	fi
 	cp "$wb" "$CK/w1-base.txt"
-	[ -f "$O/.config" ] || prep_config "$O"
 	[ -f "$OW/.config" ] || prep_config "$OW"
+	# From here on the series' directory holds other commits: without its
+	# stamp, the next build of the series rebuilds, even if this stops.
+	[ $todo = 0 ] || rm -f "$O/vtd-stamp"
 	for c in $commits; do
 		i=$((i + 1))
 		# A commit whose tree already built and passed W=1 needs no rebuild.
@@ -125,14 +140,20 @@ bisect() {
 			continue
 		fi
 		"$TOP/scripts/tree.sh" checkout "$c"
-		kmake O="$O" olddefconfig >/dev/null
+		prep_config "$O"
 		if ! kmake O="$O" -j"$NPROC" bzImage > "$CK/bisect-$i.log" 2>&1; then
 			fails+=("$i")
 			log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
 			continue
 		fi
-		kmake O="$OW" olddefconfig >/dev/null
-		w1_of > "$CK/w1-$i.txt"
+		# W=1 of a patch that changes nothing in the directory is its parent's.
+		if [ $i -gt 1 ] && [ -f "$prev" ] && git -C "$TREE" diff --quiet "$c^" "$c" -- drivers/iommu/intel; then
+			cp "$prev" "$CK/w1-$i.txt"
+		else
+			kmake O="$OW" olddefconfig >/dev/null
+			w1_of > "$CK/w1-$i.txt"
+		fi
+		prev=$CK/w1-$i.txt
 		if comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | grep -q .; then
 			w1fails+=("$i")
 			comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | sed "s/^/  patch $i: /" >&2
@@ -140,6 +161,10 @@ bisect() {
 		[ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ] || touch "$ok"
 		log "  patch $i/$n builds: $(subject "$c")"
 	done
+	if [ $todo != 0 ] && [ "$O" = "$BUILD/series" ]; then
+		log "  building the series back in $O"
+		"$TOP/scripts/build.sh" series >/dev/null
+	fi
 	if [ ${#fails[@]} = 0 ]; then
 		result PASS bisect check "each of the $n patches builds on its own"
 	else

@@ -261,7 +261,13 @@ unit_tests() {
 if [ "$mode" != check ]; then
 	step "build $var" "$TOP/scripts/build.sh" "$var"
 	if [ "$STEP_RC" = 0 ]; then
-		result PASS build "$var" "$(sed -n 's/^patches=//p' "$BUILD/$var/vtd-info") patches on $(sed -n 's/^debian=//p' "$BUILD/$var/vtd-info")"
+		built=$(sed -n 's/^patches=//p' "$BUILD/$var/vtd-info")
+		listed=$(grep -cv -e '^#' -e '^[[:space:]]*$' "$TOP/patches/series" 2>/dev/null || true)
+		if [ "$var" = series ] && [ "$built" -lt "${listed:-0}" ]; then
+			result FAIL build "$var" "the series kernel holds $built patches, patches/series lists $listed: it is not the series (make tree)"
+		else
+			result PASS build "$var" "$built patches on $(sed -n 's/^debian=//p' "$BUILD/$var/vtd-info")"
+		fi
 	else
 		result FAIL build "$var" "see $LOGS/build-$var.log"
 	fi
