@@ -59,10 +59,50 @@ compile() {
 	grep -E 'warning:' "$logf" > "$LOGS/build-$var.warnings" || true
 }
 
+# The kprobe events (kprobe_event= on the command line) by which the trace
+# shows when a device's context or PASID entry goes live and when its ATS
+# is switched on and off, so that vtdlog.py can check the order of tagging
+# against them. pci_enable_ats() and pci_disable_ats() get a struct pci_dev;
+# its name is that of the struct device embedded at an offset that is
+# compiled, asm-offsets style, with this build's own flags (the kernel has
+# no debug info to read it from). The functions' other arguments need no
+# offset: a struct device starts with its kobject, which starts with the
+# name.
+probes() {
+	local cmd c=$WORK/vtd-offsets.c s=$WORK/vtd-offsets.s off
+	cmd=$(head -n 1 "$out/drivers/pci/.ats.o.cmd" | sed -e 's/^cmd_[^ ]* := //' \
+		-e 's/ -c -o .*//' -e 's/-Wp,-MMD,[^ ]*//')
+	cat > "$c" <<'EOC'
+#include <linux/pci.h>
+#include <linux/stddef.h>
+
+void vtd_offsets(void);
+void vtd_offsets(void)
+{
+	asm volatile("\n.ascii \"->vtd_pci_dev_dev %c0\"" : : "i" (offsetof(struct pci_dev, dev)));
+}
+EOC
+	(cd "$out" && eval "$cmd -S -o $s $c")
+	off=$(sed -n 's/.*->vtd_pci_dev_dev \([0-9]*\).*/\1/p' "$s")
+	[ -n "$off" ] || die "no offset of struct pci_dev::dev in $s"
+	local ats="+0(+$off(\$arg1)):string"
+	printf '%s;' \
+		"p:vtd/ats_enable,pci_enable_ats,dev=$ats" \
+		"p:vtd/ats_disable,pci_disable_ats,dev=$ats" \
+		'p:vtd/entry_live_context,domain_context_mapping_one,bus=$arg4:u8,devfn=$arg5:u8' \
+		'p:vtd/entry_live_pasid_fl,intel_pasid_setup_first_level,dev=+0(+0($arg2)):string' \
+		'p:vtd/entry_live_pasid_sl,intel_pasid_setup_second_level,dev=+0(+0($arg3)):string' \
+		'p:vtd/entry_live_pasid_pt,intel_pasid_setup_pass_through,dev=+0(+0($arg3)):string' \
+		| sed 's/;$//' > "$out/arch/x86/boot/vtd-probes"
+}
+
 # The same commit and fragments as the last build of this variant: reuse it.
 stamp="$rev $(cat "${frags[@]}" | md5sum | cut -d' ' -f1)"
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
+	# (A kernel built before the probes existed gets them now.)
+	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] ||
+		must "kprobe events for $var" probes
 	exit 0
 fi
 # Stock differs from the series in a few files and one config option: when
@@ -76,7 +116,8 @@ if [ "$var" = stock ] && [ -z "${OUT:-}" ] && [ -f "$BUILD/series/vtd-stamp" ]; 
 	OUT=$BUILD/series BUILD_LABEL=stock REV=$rev "$0" stock
 	rm -rf "$out"
 	mkdir -p "$out/arch/x86/boot"
-	cp "$BUILD/series/arch/x86/boot/bzImage" "$out/arch/x86/boot/bzImage"
+	cp "$BUILD/series/arch/x86/boot/bzImage" "$BUILD/series/arch/x86/boot/vtd-probes" \
+		"$out/arch/x86/boot/"
 	cp "$BUILD/series/.config" "$BUILD/series/vtd-info" "$BUILD/series/vtd-stamp" "$out/"
 	log "stock kernel: $out/arch/x86/boot/bzImage; building the series back"
 	OUT= REV= BUILD_LABEL= "$0" series
@@ -85,6 +126,7 @@ fi
 rm -f "$out/vtd-stamp"
 must "configure $var" configure
 must "build $var (ccache, -j$NPROC)" compile
+must "kprobe events for $var" probes
 echo "$stamp" > "$out/vtd-stamp"
 {
 	echo "variant=$var"
@@ -93,7 +135,8 @@ echo "$stamp" > "$out/vtd-stamp"
 	echo "head=$(git -C "$src" rev-parse --short HEAD)"
 	# An "uncommitted changes" commit (tree.sh rev) is not a patch.
 	echo "patches=$(git -C "$src" log --format=%s "$BASE_TAG..HEAD" | grep -vc '^uncommitted changes of ' || true)"
-	git -C "$src" log --format=%s "$BASE_TAG..HEAD" | grep -q '^uncommitted changes of ' && echo "uncommitted=yes"
+	[ "$(git -C "$src" log --format=%s "$BASE_TAG..HEAD" | grep -c '^uncommitted changes of ' || true)" = 0 ] ||
+		echo "uncommitted=yes"
 	git -C "$src" log --reverse --format='patch=%s' "$BASE_TAG..HEAD" | grep -v '^patch=uncommitted changes of ' || true
 } > "$out/vtd-info"
 log "kernel: $out/arch/x86/boot/bzImage"

@@ -59,7 +59,9 @@ for c in $commits; do
 	(cd "$TREE" && PATH=/usr/bin:$PATH perl scripts/checkpatch.pl --strict --quiet --no-summary \
 		--show-types --terse "$CK/p$i.patch") > "$CK/p$i.checkpatch" 2>&1 || true
 	cat "$CK/p$i.checkpatch" >> "$cp_out"
-	if grep -v '^$' "$CK/p$i.checkpatch" | grep -qvE ': (ERROR|WARNING|CHECK):[A-Z_]+:'; then
+	# (grep -c, not a "| grep -q" pipeline, which pipefail fails when the
+	# reader stops early: a finding would then go unseen.)
+	if [ "$(grep -v '^$' "$CK/p$i.checkpatch" | grep -cvE ': (ERROR|WARNING|CHECK):[A-Z_]+:' || true)" != 0 ]; then
 		bad+=("$i"); why_bad+=("patch $i: checkpatch printed something that is not a finding")
 	fi
 	if grep -q ': ERROR:' "$CK/p$i.checkpatch"; then
@@ -154,7 +156,7 @@ bisect() {
 			w1_of > "$CK/w1-$i.txt"
 		fi
 		prev=$CK/w1-$i.txt
-		if comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | grep -q .; then
+		if [ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ]; then
 			w1fails+=("$i")
 			comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | sed "s/^/  patch $i: /" >&2
 		fi

@@ -37,6 +37,11 @@ esac
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
 append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000} ${APPEND:-}"
+# The kprobe events by which the trace shows ATS and context/PASID entries
+# changing (build.sh probes), written next to the kernel by its build and
+# defined at boot, before the first device is attached.
+probes=$(dirname "$KERNEL")/vtd-probes
+[ -f "$probes" ] && append+=" kprobe_event=$(cat "$probes")"
 
 # QEMU's invalidation trace is the descriptor-count oracle. The VFIO
 # profiles count nothing and would only write tens of megabytes of it.

@@ -66,7 +66,7 @@ def main(log, infofile, profile):
     else:
         # Tags per domain, keyed by (iommu, did): live = assigned - unassigned.
         live = collections.OrderedDict()
-        users = {}
+        refs = {}
         for name, f, _ in evs:
             if name not in ('cache_tag_assign', 'cache_tag_unassign'):
                 continue
@@ -74,13 +74,13 @@ def main(log, infofile, profile):
             tag = (f.get('type'), f.get('pasid'), f.get('dev'))
             live.setdefault(dom, collections.Counter())
             live[dom][tag] += 1 if name == 'cache_tag_assign' else -1
-            users[(dom, tag)] = f.get('users')
+            refs[(dom, tag)] = f.get('ref')
         print('cache tags per domain (IOMMU and domain ID), as left at the end of the run:')
         for dom, tags in live.items():
             cur = [t for t, n in tags.items() if n > 0]
             print('  domain %s:%s' % (dom, '' if cur else ' (none left)'))
             for t in cur:
-                print('    %-6s pasid %-4s dev %-14s users %s' % (t + (users[(dom, t)],)))
+                print('    %-6s pasid %-4s dev %-14s ref %s' % (t + (refs[(dom, t)],)))
         c = collections.Counter(e[0] for e in evs)
         print('cache_tag_* events%s:' % (' (not counting %d from KUnit\'s fake IOMMUs)' % fake if fake else ''))
         for e in EVENTS:

@@ -9,6 +9,8 @@
   vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
   vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
+  vtdlog.py order LOG           tags assigned before the caches can fill, and
+                                device-TLB tags dropped before ATS goes off
   vtdlog.py follow LOG DEV      a device's device-TLB tags over the run
   vtdlog.py count LOG EVENT     how many EVENTs real devices produced
 
@@ -375,15 +377,19 @@ def batching(series, stock):
     return res
 
 
-# cache_tag_assign: dmar0/0000:01:00.0 type iotlb did 1 pasid 0 ref 1
+# The events' output, which is upstream's (6.10+):
+#   cache_tag_assign: dmar0/0000:01:00.0 type devtlb did 1 pasid 0 ref 1
+#   cache_tag_flush_range: dmar0/dmar0 type iotlb did 1 pasid 0 [0x1000-0x1fff] addr 0x1000 pages 0x1 mask 0x0
 EVENT = re.compile(r'\s(cache_tag_\w+): (.*)$')
 
 
-FIELDS = ('type', 'did', 'pasid', 'users', 'start', 'end', 'addr', 'pages', 'mask')
+FIELDS = ('type', 'did', 'pasid', 'ref', 'addr', 'pages', 'mask')
+RANGE = re.compile(r'\[(0x[0-9a-f]+)-(0x[0-9a-f]+)\]')
 
 
 def parse_fields(text):
-    """The fields of a cache_tag_* payload: 'IOMMU/DEV type T did D ...'."""
+    """The fields of a cache_tag_* payload: 'IOMMU/DEV type T did D ...';
+    a flush's requested range '[0xS-0xE]' gives 'start' and 'end'."""
     f = {}
     head = text.split()[0] if text.split() else ''
     if '/' in head:
@@ -392,6 +398,9 @@ def parse_fields(text):
         m = re.search(r'\b%s (\S+)' % key, text)
         if m:
             f[key] = m.group(1)
+    m = RANGE.search(text)
+    if m:
+        f['start'], f['end'] = m.group(1), m.group(2)
     return f
 
 
@@ -424,15 +433,16 @@ def real_events(path):
     return real, len(evs) - len(real)
 
 
-def check(path, width=48):
+def check(path):
     """The rules every run's cache_tag_* events must keep. Returns
     (violations, number of events checked). KUnit's fake IOMMUs are left
     out. Rules:
       - a flush names a tag that is assigned at that moment;
       - an unassign names a tag that is assigned;
-      - the users count an event reports is the count this checker keeps;
-      - a range flush's block [addr, addr + pages) covers [start, end]
-        (the end clamped to the address width);
+      - the reference count ("ref") an event reports is the count this
+        checker keeps;
+      - a range flush's block [addr, addr + pages) covers [start, end],
+        all of it: the series never cuts a range at the address width;
       - no device-TLB tag is left for a device that is gone at the end;
       - there is something to check: a log with no events, or without the
         guest's list of devices, is a violation, not a pass.
@@ -440,7 +450,6 @@ def check(path, width=48):
     evs, _ = real_events(path)
     live = collections.Counter()
     bad = []
-    top = (1 << width) - 1
     if not evs:
         bad.append('no cache_tag_* events of real devices in the trace dump: nothing was checked')
 
@@ -462,12 +471,15 @@ def check(path, width=48):
                 bad.append('flush of a tag that is not assigned: ' + line)
                 continue
         if name in ('cache_tag_assign', 'cache_tag_unassign') and f['type'] == 'iotlb':
-            if int(f.get('users', -1)) != live[k]:
-                bad.append('users %s, but %d assigned: %s' % (f.get('users'), live[k], line))
+            if int(f.get('ref', -1)) != live[k]:
+                bad.append('ref %s, but %d assigned: %s' % (f.get('ref'), live[k], line))
         if name in ('cache_tag_flush_range', 'cache_tag_flush_range_np'):
+            if 'start' not in f or 'pages' not in f:
+                bad.append('flush without a range or block: ' + line)
+                continue
             start, end = int(f['start'], 16), int(f['end'], 16)
             addr, pages = int(f['addr'], 16), int(f['pages'], 16)
-            if start <= end and (addr > start or addr + pages * 4096 - 1 < min(end, top)):
+            if start <= end and (addr > start or addr + pages * 4096 - 1 < end):
                 bad.append('block does not cover the range: ' + line)
     present = None
     for line in console(path):
@@ -481,6 +493,91 @@ def check(path, width=48):
             if n > 0 and k[3] == 'devtlb' and k[4] not in present:
                 bad.append('device-TLB tag left for %s, which is gone: %s' % (k[4], k))
     return bad, len(evs)
+
+
+# The kprobe events build.sh defines (kprobe_event=): ATS switched on or
+# off for a device, and a device's context or PASID entry going live.
+#   ats_enable: (pci_enable_ats+0x0/0x8c) dev="0000:01:00.0"
+#   entry_live_context: (domain_context_mapping_one+0x0/0x4e0) bus=0x1 devfn=0x0
+#   entry_live_pasid_sl: (intel_pasid_setup_second_level+0x0/0x1e6) dev="0000:01:00.0"
+ORDER_EVENT = re.compile(r'\s(ats_enable|ats_disable|entry_live_\w+): \([^)]*\)(.*)$')
+TASK = re.compile(r'^\s*(\S+)-(\d+)\s+\[\d+\]')
+
+
+def order_timeline(path):
+    """The trace dump's cache_tag_* and attach-order kprobe events, in
+    trace order, as (name, fields, pid, line). KUnit's fakes are left out."""
+    out = []
+    inside = False
+    for line in console(path):
+        if '@@TRACE-BEGIN' in line:
+            inside = True
+            continue
+        if '@@TRACE-END' in line:
+            inside = False
+            continue
+        if not inside:
+            continue
+        t = TASK.match(line)
+        if not t or t.group(1).startswith('kunit_try_catch'):
+            continue
+        m = EVENT.search(line)
+        if m:
+            out.append((m.group(1), parse_fields(m.group(2)), t.group(2), line.strip()))
+            continue
+        m = ORDER_EVENT.search(line)
+        if m:
+            f = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', m.group(2)))
+            f = {k: v.strip('"') for k, v in f.items()}
+            out.append((m.group(1), f, t.group(2), line.strip()))
+    return out
+
+
+def order(path):
+    """Each cache is tagged before the hardware can fill it, and a device
+    TLB is untagged before ATS is switched off (CVE-2024-56669). Returns
+    (violations, counts). Rules, on the trace's own order:
+      - when a device's context or PASID entry goes live, the last
+        cache_tag_* event of the same task is the assign of an IOTLB tag
+        (the attach tagged the IOMMU's IOTLB first);
+      - when ATS is enabled on a device, a device-TLB tag of that device is
+        assigned;
+      - when ATS is disabled on a device, none of its device-TLB tags is;
+      - there is something to check: no entry going live at all, or
+        device-TLB tags without any ATS enable, is a violation.
+    """
+    bad = []
+    n = collections.Counter()
+    devtlb = collections.Counter()
+    last = {}
+    for name, f, pid, line in order_timeline(path):
+        if name in ('cache_tag_assign', 'cache_tag_unassign'):
+            if f.get('type') == 'devtlb':
+                devtlb[f.get('dev')] += 1 if name == 'cache_tag_assign' else -1
+                n['devtlb-assign'] += name == 'cache_tag_assign'
+            last[pid] = (name, f.get('type'))
+        elif name.startswith('cache_tag_'):
+            continue
+        elif name.startswith('entry_live'):
+            n['entries'] += 1
+            if last.get(pid) != ('cache_tag_assign', 'iotlb'):
+                bad.append('entry went live before an IOTLB tag was assigned (last tag '
+                           'event of this task: %s): %s' % (last.get(pid), line))
+        elif name == 'ats_enable':
+            n['ats-enable'] += 1
+            if devtlb[f.get('dev')] <= 0:
+                bad.append('ATS enabled before the device-TLB tag was assigned: ' + line)
+        elif name == 'ats_disable':
+            n['ats-disable'] += 1
+            if devtlb[f.get('dev')] > 0:
+                bad.append('ATS disabled while the device-TLB tag is still assigned: ' + line)
+    if not n['entries']:
+        bad.append('no context or PASID entry went live in the trace (kprobe events '
+                   'missing?): nothing was checked')
+    if n['devtlb-assign'] and not n['ats-enable']:
+        bad.append('device-TLB tags were assigned but no ATS enable is in the trace: '
+                   'their order was not checked')
+    return bad, n
 
 
 def follow(path, dev):
@@ -533,6 +630,13 @@ def main():
     elif cmd == 'check':
         bad, n = check(path)
         print('checked %d events, %d violations' % (n, len(bad)))
+        for b in bad[:20]:
+            print('violation\t' + b)
+        sys.exit(1 if bad else 0)
+    elif cmd == 'order':
+        bad, n = order(path)
+        print('%d entries went live, ATS enabled %d and disabled %d times, %d violations'
+              % (n['entries'], n['ats-enable'], n['ats-disable'], len(bad)))
         for b in bad[:20]:
             print('violation\t' + b)
         sys.exit(1 if bad else 0)
