@@ -113,7 +113,7 @@ w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out comm
 	kmake O="$OW" W=1 drivers/iommu/intel/ 2>&1 | grep -E 'warning:' | norm || true
 }
 bisect() {
-	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt
+	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt prev_ok=1 same=0
 	mkdir -p "$CK/ok"
 	for c in $commits; do
 		[ -f "$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum" ] || todo=$((todo + 1))
@@ -139,8 +139,20 @@ bisect() {
 		ok=$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum
 		if [ -f "$ok" ]; then
 			log "  patch $i/$n builds (cached): $(subject "$c")"
+			prev_ok=1
 			continue
 		fi
+		# A patch that changes only files the kernel build does not read
+		# (Documentation/, tools/testing/, MAINTAINERS) builds exactly as
+		# its parent, which built and passed W=1: nothing to rebuild.
+		if [ $i -gt 1 ] && [ $prev_ok = 1 ] && [ -z "$(git -C "$TREE" diff --name-only "$c^" "$c" |
+			grep -vE '^(Documentation/|tools/testing/|MAINTAINERS$)' || true)" ]; then
+			touch "$ok"
+			same=$((same + 1))
+			log "  patch $i/$n builds as its parent (it changes only files the build does not read): $(subject "$c")"
+			continue
+		fi
+		prev_ok=0
 		"$TOP/scripts/tree.sh" checkout "$c"
 		prep_config "$O"
 		if ! kmake O="$O" -j"$NPROC" bzImage > "$CK/bisect-$i.log" 2>&1; then
@@ -160,7 +172,10 @@ bisect() {
 			w1fails+=("$i")
 			comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | sed "s/^/  patch $i: /" >&2
 		fi
-		[ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ] || touch "$ok"
+		if [ -z "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ]; then
+			touch "$ok"
+			prev_ok=1
+		fi
 		log "  patch $i/$n builds: $(subject "$c")"
 	done
 	if [ $todo != 0 ] && [ "$O" = "$BUILD/series" ]; then
@@ -168,7 +183,7 @@ bisect() {
 		"$TOP/scripts/build.sh" series >/dev/null
 	fi
 	if [ ${#fails[@]} = 0 ]; then
-		result PASS bisect check "each of the $n patches builds on its own"
+		result PASS bisect check "each of the $n patches builds on its own$([ $same = 0 ] || echo " ($same of them change only files the build does not read, and build as their parent)")"
 	else
 		result FAIL bisect check "patch(es) ${fails[*]} do not build, e.g. $(subject "$(echo "$commits" | sed -n "${fails[0]}p")"): $CK/bisect-${fails[0]}.log"
 	fi
