@@ -121,9 +121,9 @@ kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
 	local logf=$1 json=$LOGS/kunit.json want=0 prc=0
 	rm -f "$json"
 	grep -q '^CONFIG_INTEL_IOMMU_CACHE_KUNIT_TEST=y' "$BUILD/$var/.config" 2>/dev/null && want=1
-	# QEMU's trace records are taken out of the console lines first.
-	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import vtdlog
-for l in vtdlog.console(sys.argv[2]): print(l)' "$TOP/scripts" "$logf" > "$LOGS/kunit.console"
+	# QEMU's trace records, and what other tasks print meanwhile, are
+	# taken out of the console lines first (vtdlog.py kunit-console).
+	python3 "$TOP/scripts/vtdlog.py" kunit-console "$logf" > "$LOGS/kunit.console"
 	if ! grep -q 'KTAP version\|TAP version 14' "$LOGS/kunit.console"; then
 		if [ $want = 1 ]; then
 			result FAIL kunit "$var" "the kernel's config enables the KUnit suite, but the boot log has no KTAP"

@@ -5,6 +5,7 @@
   vtdlog.py tap LOG             the guest's TAP results, one per line
   vtdlog.py kselftest LOG       the in-guest kselftest's TAP, plan and exit code
   vtdlog.py faults LOG          DMAR faults, WARNINGs, BUGs and the like
+  vtdlog.py kunit-console LOG   the console lines of the boot-time KUnit run
   vtdlog.py batching SERIES-LOG STOCK-LOG   the workload's submissions compared
   vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
   vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
@@ -252,6 +253,23 @@ def printk_split(line):
     if not m:
         return None, line
     return m.group(1), m.group(2)
+
+
+def kunit_console(path):
+    """The console lines of the boot-time KUnit run, for kunit.py parse:
+    those of the KUnit executor's caller (the one that prints 'KTAP
+    version') and of the test threads (callers that print a case's '# name:'
+    diagnostics or a report with 'Comm: kunit_try_catch'). Lines other
+    tasks print meanwhile are left out: one landing between a suite's
+    'KTAP version' and its '# Subtest' line made kunit.py report a crash."""
+    out = list(console(path))
+    keep = set()
+    for line in out:
+        caller, text = printk_split(line)
+        if caller and ('KTAP version' in text or re.match(r'\s+# \S+: ', text)
+                       or 'Comm: kunit_try_catch' in text):
+            keep.add(caller)
+    return [l for l in out if printk_split(l)[0] in keep or printk_split(l)[0] is None]
 
 
 def faults(path):
@@ -611,6 +629,9 @@ def main():
     elif cmd == 'kselftest':
         for r in kselftest(path):
             print('\t'.join(r))
+    elif cmd == 'kunit-console':
+        for line in kunit_console(path):
+            print(line)
     elif cmd == 'faults':
         for what, line in faults(path):
             print('%s\t%s' % (what, line))
