@@ -422,18 +422,21 @@ def parse_fields(text):
     return f
 
 
-def events(path):
-    evs = []
+def trace_dump(path):
+    """The console lines between the guest's @@TRACE-BEGIN and @@TRACE-END."""
     inside = False
     for line in console(path):
         if '@@TRACE-BEGIN' in line:
             inside = True
-            continue
-        if '@@TRACE-END' in line:
+        elif '@@TRACE-END' in line:
             inside = False
-            continue
-        if not inside:
-            continue
+        elif inside:
+            yield line
+
+
+def events(path):
+    evs = []
+    for line in trace_dump(path):
         m = EVENT.search(line)
         if m:
             f = parse_fields(m.group(2))
@@ -526,16 +529,7 @@ def order_timeline(path):
     """The trace dump's cache_tag_* and attach-order kprobe events, in
     trace order, as (name, fields, pid, line). KUnit's fakes are left out."""
     out = []
-    inside = False
-    for line in console(path):
-        if '@@TRACE-BEGIN' in line:
-            inside = True
-            continue
-        if '@@TRACE-END' in line:
-            inside = False
-            continue
-        if not inside:
-            continue
+    for line in trace_dump(path):
         t = TASK.match(line)
         if not t or t.group(1).startswith('kunit_try_catch'):
             continue
