@@ -1,9 +1,11 @@
 # VT-d cache tags for Linux 6.1 LTS: the harness.
 #   make run     build if needed, boot PROFILE, run a DMA workload, show the cache tags
 #   make test    every check; ends with "N passed, N failed"
+#   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
+#   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
 # Variables: PROFILE=legacy|legacy-ats|sm-cm-ats|lazy|vfio|vfio-cm (run, shell)
 #            SERIES=none builds stock 6.1 from the same base
-.PHONY: help run test tree export check bench shell build initramfs clean distclean
+.PHONY: help run test tree export check bench shell build initramfs deb kunit clean distclean
 
 PROFILE ?= legacy-ats
 export PROFILE SERIES FORCE
@@ -24,6 +26,10 @@ tree:
 	@scripts/tree.sh create
 export:
 	@scripts/export.sh
+deb:
+	@scripts/deb.sh
+kunit:
+	@scripts/kunit.sh
 build:
 	@scripts/build.sh
 initramfs:

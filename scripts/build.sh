@@ -125,6 +125,8 @@ if [ "$var" = stock ] && [ -z "${OUT:-}" ] && [ -f "$BUILD/series/vtd-stamp" ]; 
 fi
 rm -f "$out/vtd-stamp"
 must "configure $var" configure
+# make deb builds with its own tool (bindeb-pkg) from this configuration.
+[ -n "${CONFIG_ONLY:-}" ] && exit 0
 must "build $var (ccache, -j$NPROC)" compile
 must "kprobe events for $var" probes
 echo "$stamp" > "$out/vtd-stamp"

@@ -14,12 +14,17 @@ declare -A pkg=(
 	# coccicheck's OCaml-scripted rules are compiled by spatch with ocamlopt;
 	# without it coccicheck stops after a few scripts.
 	[ocamlopt]=ocaml-nox [flock]=util-linux
+	# Put into the guest, to read the events with users' own tools.
+	[trace-cmd]=trace-cmd [perf]=linux-perf
+	# make deb (bindeb-pkg)
+	[dpkg-buildpackage]=dpkg-dev [fakeroot]=fakeroot [depmod]=kmod [rsync]=rsync
 )
 declare -A hdr=([/usr/include/libelf.h]=libelf-dev [/usr/include/openssl/ssl.h]=libssl-dev)
 
 case $want in
 build) cmds="gcc make flex bison bc cpio xz ccache git python3 perl gzip openssl" ;;
-boot)  cmds="qemu-system-x86_64 busybox cpio gzip python3 socat" ;;
+deb)   cmds="dpkg-buildpackage fakeroot depmod rsync" ;;
+boot)  cmds="qemu-system-x86_64 busybox cpio gzip python3 socat trace-cmd perf" ;;
 check) cmds="sparse spatch ocamlopt perl python3" ;;
 *)     cmds="${!pkg[*]}" ;;
 esac

@@ -12,7 +12,7 @@ out=$WORK/initramfs.cpio.gz
 kst=$WORK/kselftest
 # What the image is made from: the guest files, busybox, and the selftest
 # sources as they are in the tree (uncommitted changes included).
-stamp=$( { cat "$TOP"/guest/*; md5sum /bin/busybox;
+stamp=$( { cat "$TOP"/guest/*; md5sum /bin/busybox $(guest_tools);
 	git -C "$TREE" ls-files -s -m -o --exclude-standard tools/testing/selftests/iommu 2>/dev/null;
 	cat "$TREE"/tools/testing/selftests/iommu/* 2>/dev/null; } | md5sum | cut -d' ' -f1)
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -27,6 +27,18 @@ install -m 0755 "$TOP/guest/init" "$root/init"
 for c in "$TOP"/guest/*.c; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/$(basename "$c" .c)" "$c" -lpthread ||
 		die "guest program $c failed to build"
+done
+# Debian's trace-cmd and perf, with the shared libraries they load, so
+# the guest reads the events with the tools users have (trace-cmd's
+# libtraceevent plugins too).
+for b in $(guest_tools); do
+	install -D -m 0755 "$b" "$root$b"
+	for l in $(ldd "$b" | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		[ -e "$root$l" ] || install -D -m 0755 "$l" "$root$l"
+	done
+done
+for d in /usr/lib/x86_64-linux-gnu/traceevent; do
+	[ -d "$d" ] && mkdir -p "$root$d" && cp -a "$d/." "$root$d/"
 done
 # In-tree kselftests, when the series carries them.
 if [ -f "$TREE/tools/testing/selftests/iommu/Makefile" ]; then

@@ -91,6 +91,14 @@ closing_line() {
 tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
 # variant: "series" (the default) or "stock" (SERIES=none).
+# The series' version: N of "[PATCH vN 00/NN]" in the cover letter, 1 if none.
+series_version() {
+	local v
+	v=$(sed -n 's/^Subject: \[PATCH v\([0-9]*\) .*/\1/p' "$TOP/patches/0000-cover-letter.patch" 2>/dev/null | head -n 1)
+	echo "${v:-1}"
+}
+# The users' tools the guest image carries (scripts/initramfs.sh).
+guest_tools() { command -v trace-cmd perf 2>/dev/null || true; }
 variant() {
 	case "${SERIES:-}" in
 	none|stock|0) echo stock ;;

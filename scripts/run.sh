@@ -16,6 +16,6 @@ if [ "${1:-}" = shell ]; then
 fi
 logf=$LOGS/$var/run-$PROFILE.log
 rm -f "$logf"
-step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,dio,workload,trace-dump "$logf"
+step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,dio,workload,tag-view,trace-dump "$logf"
 [ "$STEP_RC" = 124 ] && die "the guest hung (killed after ${TIMEOUT:-300}s): see $logf"
 python3 "$TOP/scripts/summary.py" "$logf" "$BUILD/$var/vtd-info" "$PROFILE"

@@ -85,6 +85,17 @@ def main(log, infofile, profile):
         print('cache_tag_* events%s:' % (' (not counting %d from KUnit\'s fake IOMMUs)' % fake if fake else ''))
         for e in EVENTS:
             print('  %-26s %d' % (e, c[e]))
+    view = vtdlog.tag_view(log)
+    disagree = []
+    if view is not None:
+        print('debugfs view of the tags (/sys/kernel/debug/iommu/intel/cache_tags), end of the run:')
+        for dom, kind, f in view:
+            print('  domain %s %-9s %s/%s type %-6s did %s pasid %s ref %s' % (
+                dom, kind, f.get('iommu'), f.get('dev'), f.get('type'), f.get('did'),
+                f.get('pasid'), f.get('ref')))
+        disagree, summ = vtdlog.tags(log)
+        print('  ' + (summ if not disagree else
+                      'DISAGREES with the trace replay: ' + '; '.join(disagree[:3])))
     cnt = vtdlog.counts(log)
     print('QEMU invalidation descriptors (vtd_inv* trace):')
     for step in ('workload', 'all'):
@@ -104,9 +115,10 @@ def main(log, infofile, profile):
         print('  FAIL %-10s %s' % (what, line[:150]))
     print('full log: ' + log)
     failed = [n for s, n, _ in res if s == 'FAIL']
-    if failed or bad or not done:
+    if failed or bad or not done or disagree:
         print('make run: FAILED: %s' % ', '.join(
             failed + (['%d unexpected fault/warning line(s)' % len(bad)] if bad else []) +
+            (['the debugfs view disagrees with the trace'] if disagree else []) +
             ([] if done else ['the guest did not finish its steps'])))
         return 1
     return 0

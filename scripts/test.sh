@@ -34,9 +34,10 @@ COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats}
 # The guest steps of each profile.
 steps_of() {
 	case $1 in
-	legacy-ats) echo boot,events,dio,workload,hotplug,domain-switch,trace-dump ;;
-	vfio*) echo boot,events,dio,vfio,trace-dump ;;
-	*) echo boot,events,dio,workload,trace-dump ;;
+	legacy-ats) echo boot,events,dio,workload,hotplug,domain-switch,tag-view,trace-dump,trace-cmd,perf ;;
+	lazy) echo boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf ;;
+	vfio*) echo boot,events,dio,vfio,tag-view,trace-dump ;;
+	*) echo boot,events,dio,workload,tag-view,trace-dump ;;
 	esac
 }
 # The VFIO profiles' stale-IOTLB oracle waits ~0.3s of DMA per cycle.
@@ -48,6 +49,7 @@ run_guest() {
 	mkdir -p "$LOGS/$v"
 	local k=$BUILD/$v/arch/x86/boot/bzImage
 	[ "$v" = mutant ] && k=$BUILD/mutant/bzImage
+	[ "$v" = deb ] && k=$DEB_KERNEL
 	KERNEL=$k APPEND=${4:-} TIMEOUT=$(timeout_of "$p") \
 		"$TOP/scripts/qemu.sh" "$p" "$3" "$LOGS/$v/$p.log" || rc=$?
 	echo $rc > "$LOGS/$v/$p.rc"
@@ -61,6 +63,7 @@ report_guest() {
 	rc=$(cat "$LOGS/$v/$p.rc" 2>/dev/null || echo 1)
 	tag=$p; [ "$v" = stock ] && tag="$p,stock"
 	[ "$v" = mutant ] && tag="$p,mutant"
+	[ "$v" = deb ] && tag="$p,deb"
 	if [ ! -s "$logf" ]; then
 		result FAIL boot "$tag" "no log: the guest did not run ($logf)"
 		return
@@ -93,6 +96,23 @@ report_guest() {
 	else
 		result FAIL trace-check "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
 	fi
+	# The debugfs view against the trace replay, at the end of every
+	# profile: after the hotplug rounds and domain switches, where run.
+	if out=$(python3 "$TOP/scripts/vtdlog.py" tags "$logf"); then
+		result PASS tags-vs-trace "$tag" "$(echo "$out" | head -n 1)"
+	else
+		result FAIL tags-vs-trace "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
+	fi
+	# Users' tools read the events: trace-cmd (libtraceevent) and perf.
+	local tool
+	for tool in trace-cmd perf; do
+		case ,$steps, in *,$tool,*) ;; *) continue ;; esac
+		if out=$(python3 "$TOP/scripts/vtdlog.py" tools "$logf" $tool); then
+			result PASS $tool-parse "$tag" "$(echo "$out" | head -n 1)"
+		else
+			result FAIL $tool-parse "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
+		fi
+	done
 	if out=$(python3 "$TOP/scripts/vtdlog.py" order "$logf"); then
 		result PASS attach-order "$tag" "$(echo "$out" | head -n 1)"
 	else
@@ -348,6 +368,70 @@ if [ "$mode" != check ]; then
 			esac
 		done
 	fi
+fi
+# drivers/iommu/intel/.kunitconfig, proved with kunit.py config: every
+# option it sets must survive. (make kunit runs the suites with it; a full
+# kunit.py build is a kernel of its own, too long for every make test.)
+# Negative control: the same file with an option no Kconfig knows must fail.
+kunitconfig_test() {
+	local out ctl=$WORK/kunitconfig-control
+	if out=$("$TOP/scripts/kunit.sh" config 2>&1); then
+		result PASS kunitconfig series "kunit.py config --kunitconfig=drivers/iommu/intel: all $(grep -c '^CONFIG_' "$SRC/drivers/iommu/intel/.kunitconfig") options set"
+	else
+		result FAIL kunitconfig series "kunit.py config failed: $(echo "$out" | grep -i -m1 'error\|not all' | cut -c1-150)"
+	fi
+	rm -rf "$ctl"; mkdir -p "$ctl"
+	{ cat "$SRC/drivers/iommu/intel/.kunitconfig"; echo CONFIG_VTD_NO_SUCH_OPTION=y; } > "$ctl/.kunitconfig"
+	if python3 "$SRC/tools/testing/kunit/kunit.py" config --arch=x86_64 --kunitconfig="$ctl" \
+		--build_dir="$BUILD/kunit" >/dev/null 2>&1; then
+		result FAIL control:kunitconfig series "kunit.py config accepted a .kunitconfig with an option that does not exist"
+	else
+		result PASS control:kunitconfig series "tripped: kunit.py config rejects the .kunitconfig plus an unknown option"
+	fi
+}
+
+# make deb with the small config: the packages are produced, the image holds
+# the kernel and its modules under the series' release, and the kernel taken
+# from the package boots with the harness's initramfs.
+deb_test() {
+	local dest=$WORK/deb/small img rel contents nko want root
+	want=-vtd-cache-tags-v$(series_version)
+	if ! DEB_CONFIG=small "$TOP/scripts/deb.sh" > "$LOGS/deb-small.out" 2>&1; then
+		result FAIL deb small "make deb DEB_CONFIG=small failed: $(tail -n 2 "$LOGS/deb-small.out" | tr '\n' ' ' | cut -c1-150)"
+		return
+	fi
+	img=$(ls "$dest"/linux-image-*.deb 2>/dev/null | grep -v -- '-dbg_' | head -n 1 || true)
+	if [ -z "$img" ]; then
+		result FAIL deb small "no linux-image package in $dest: $(ls "$dest" | tr '\n' ' ')"
+		return
+	fi
+	result PASS deb small "$(cd "$dest" && ls ./*.deb | sed 's|^\./||' | tr '\n' ' ')"
+	contents=$(dpkg-deb --contents "$img")
+	rel=$(sed -n 's|.* \./boot/vmlinuz-||p' <<< "$contents" | head -n 1)
+	nko=$(grep -c "\./lib/modules/$rel/kernel/.*\.ko\$" <<< "$contents" || true)
+	if [ -n "$rel" ] && [[ $rel == *"$want" ]] && [ "$nko" -gt 0 ]; then
+		result PASS deb-contents small "$(basename "$img"): /boot/vmlinuz-$rel and $nko module(s) in /lib/modules/$rel"
+	else
+		result FAIL deb-contents small "$(basename "$img"): kernel release '${rel:-none}' (want *$want), $nko module(s)"
+		return
+	fi
+	root=$dest/root
+	rm -rf "$root"
+	dpkg-deb -x "$img" "$root"
+	DEB_KERNEL=$root/boot/vmlinuz-$rel
+	step "boot deb/legacy-ats (the kernel from $(basename "$img"))" \
+		run_guest deb legacy-ats boot,events,dio,tag-view kunit.enable=0
+	report_guest deb legacy-ats boot,events,dio,tag-view
+	if grep -q "@@INFO uname $rel\$" <(python3 "$TOP/scripts/vtdlog.py" console-lines "$LOGS/deb/legacy-ats.log"); then
+		result PASS deb-release legacy-ats,deb "the guest ran $rel, the packaged kernel"
+	else
+		result FAIL deb-release legacy-ats,deb "the guest did not report running $rel: $LOGS/deb/legacy-ats.log"
+	fi
+}
+
+if [ "$mode" != check ] && [ "$var" = series ] && [ -z "${NO_TOOLS:-}" ]; then
+	step "kunit.py config" kunitconfig_test
+	step "make deb DEB_CONFIG=small" deb_test
 fi
 unit_tests
 [ -n "${NO_CHECK:-}" ] || "$TOP/scripts/check.sh" || result FAIL check - "check.sh stopped early: see the log above"

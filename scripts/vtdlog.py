@@ -454,6 +454,13 @@ def real_events(path):
     return real, len(evs) - len(real)
 
 
+def tag_key(f):
+    """What names a tag: an IOTLB tag is shared by the devices behind its
+    IOMMU, a device-TLB tag belongs to its device."""
+    return (f.get('iommu'), f.get('did'), f.get('pasid'), f.get('type'),
+            f.get('dev') if f.get('type') == 'devtlb' else '')
+
+
 def check(path):
     """The rules every run's cache_tag_* events must keep. Returns
     (violations, number of events checked). KUnit's fake IOMMUs are left
@@ -474,12 +481,8 @@ def check(path):
     if not evs:
         bad.append('no cache_tag_* events of real devices in the trace dump: nothing was checked')
 
-    def key(f):
-        return (f.get('iommu'), f.get('did'), f.get('pasid'), f.get('type'),
-                f.get('dev') if f.get('type') == 'devtlb' else '')
-
     for name, f, line in evs:
-        k = key(f)
+        k = tag_key(f)
         if name == 'cache_tag_assign':
             live[k] += 1
         elif name == 'cache_tag_unassign':
@@ -514,6 +517,127 @@ def check(path):
             if n > 0 and k[3] == 'devtlb' and k[4] not in present:
                 bad.append('device-TLB tag left for %s, which is gone: %s' % (k[4], k))
     return bad, len(evs)
+
+
+# The guest's copy of /sys/kernel/debug/iommu/intel/cache_tags, between
+# @@TAGS-BEGIN and @@TAGS-END; after the domain, a tag reads as in the events:
+#   domain 00000000a1b2c3d4 dma: dmar0/0000:01:00.0 type devtlb did 2 pasid 0 ref 1
+VIEW_LINE = re.compile(r'^domain (\S+) ([\w-]+): (\S+/\S+ type .*)$')
+
+
+def tag_view(path):
+    """The debugfs view's tags as (domain, kind, fields), or None if the
+    guest printed no view. Console lines inside that are not tags (a
+    printk meanwhile, the header) are left out."""
+    view, inside = None, False
+    for line in console(path):
+        if '@@TAGS-BEGIN' in line:
+            view, inside = [], True
+        elif '@@TAGS-END' in line:
+            inside = False
+        elif inside:
+            m = VIEW_LINE.match(line.strip())
+            if m:
+                view.append((m.group(1), m.group(2), parse_fields(m.group(3))))
+    return view
+
+
+def tags(path):
+    """Hold the debugfs view against the tags replayed from the trace: the
+    same tags, each with the reference count the replay has. Two witnesses
+    of one state: the kernel's list, read at the end, and the events that
+    built it. Returns (problems, summary). No view, an empty view, or no
+    events to replay is a problem: nothing was compared."""
+    view = tag_view(path)
+    evs, _ = real_events(path)
+    bad = []
+    if view is None:
+        return ['the guest printed no debugfs view of the tags: nothing compared'], ''
+    if not view:
+        bad.append('the debugfs view lists no tags: nothing compared')
+    if not evs:
+        bad.append('no cache_tag_* events of real devices to replay: nothing compared')
+    replay = collections.Counter()
+    for name, f, _ in evs:
+        if name == 'cache_tag_assign':
+            replay[tag_key(f)] += 1
+        elif name == 'cache_tag_unassign':
+            replay[tag_key(f)] -= 1
+    seen, domains, kinds = {}, set(), collections.Counter()
+    for dom, kind, f in view:
+        k = tag_key(f)
+        if k in seen:
+            bad.append('listed twice: %s' % (k,))
+            continue
+        seen[k] = int(f.get('ref', -1))
+        if dom not in domains:
+            domains.add(dom)
+            kinds[kind] += 1
+    for k in sorted(set(seen) | {k for k, n in replay.items() if n}, key=str):
+        v, r = seen.get(k, 0), replay.get(k, 0)
+        if v != r:
+            bad.append('debugfs says ref %d, the trace replay %d: iommu %s did %s pasid %s %s %s'
+                       % (v, r, k[0], k[1], k[2], k[3], k[4]))
+    summary = '%d tags in %d domains (%s) agree with the trace replay of %d events' % (
+        len(seen), len(domains), ', '.join('%s %d' % kv for kv in sorted(kinds.items())), len(evs))
+    return bad, summary
+
+
+# Users' tools on the workload's events (guest steps trace-cmd and perf),
+# between @@TRACECMD-BEGIN/END and @@PERF-BEGIN/END:
+#   trace-cmd report: dmaio-93 [000] 12.345678: cache_tag_flush_range: dmar0/dmar0 type iotlb ...
+#   perf script:      dmaio 93 [000] 12.345678: intel_iommu:cache_tag_flush_range: dmar0/dmar0 ...
+TOOL_EVENT = re.compile(r'\s(?:intel_iommu:)?(cache_tag_\w+):\s+(.*)$')
+TOOL_MARKERS = {'trace-cmd': 'TRACECMD', 'perf': 'PERF'}
+
+
+def tool_report(path, tool):
+    """The lines the guest printed of TOOL's report, or None if none."""
+    marker, out, inside = TOOL_MARKERS[tool], None, False
+    for line in console(path):
+        if '@@%s-BEGIN' % marker in line:
+            out, inside = [], True
+        elif '@@%s-END' % marker in line:
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
+
+
+def tools(path, tool):
+    """Every cache_tag event TOOL printed must be one it parsed: no
+    "[FAILED TO PARSE]", and a payload that reads as the kernel's format
+    (IOMMU/device, type by name, did, pasid; a range flush its
+    [start-end] and block, the others their ref). A report with no event read nothing, and
+    fails. Returns (problems, Counter of events)."""
+    out = tool_report(path, tool)
+    if out is None:
+        return ['the guest printed no %s report' % tool], collections.Counter()
+    bad, seen = [], collections.Counter()
+    for line in out:
+        if 'FAILED TO PARSE' in line:
+            bad.append('%s failed to parse: %s' % (tool, line.strip()))
+            continue
+        m = TOOL_EVENT.search(line)
+        if not m:
+            continue
+        seen[m.group(1)] += 1
+        f = parse_fields(m.group(2))
+        need = ['iommu', 'dev', 'type', 'did', 'pasid']
+        need += (['start', 'end', 'addr', 'pages', 'mask'] if m.group(1).startswith('cache_tag_flush_range')
+                 else ['ref'])
+        missing = [k for k in need if k not in f]
+        if missing:
+            bad.append('%s printed %s without %s: %s' % (tool, m.group(1), ','.join(missing), line.strip()))
+        elif f['type'] not in ('iotlb', 'devtlb'):
+            # __print_symbolic() of an enum the format file does not
+            # export (TRACE_DEFINE_ENUM) comes out as a number.
+            bad.append('%s printed type %s, not a type name: %s' % (tool, f['type'], line.strip()))
+        elif not (f['did'].isdigit() and f['pasid'].isdigit()):
+            bad.append('%s printed did %s pasid %s: %s' % (tool, f['did'], f['pasid'], line.strip()))
+    if not seen:
+        bad.append('%s reported no cache_tag event: nothing was read' % tool)
+    return bad, seen
 
 
 # The kprobe events build.sh defines (kprobe_event=): ATS switched on or
@@ -655,6 +779,25 @@ def main():
         for b in bad[:20]:
             print('violation\t' + b)
         sys.exit(1 if bad else 0)
+    elif cmd == 'console-lines':
+        for line in console(path):
+            print(line)
+    elif cmd == 'tools':
+        bad, seen = tools(path, sys.argv[3])
+        print(('%d problems' % len(bad)) if bad else '%s read %d cache_tag events (%s), all parsed' % (
+            sys.argv[3], sum(seen.values()), ', '.join('%s %d' % kv for kv in sorted(seen.items()))))
+        for b in bad[:20]:
+            print('violation\t' + b)
+        sys.exit(1 if bad else 0)
+    elif cmd == 'tags':
+        bad, summary = tags(path)
+        print(('%d disagreements' % len(bad)) if bad else summary)
+        for b in bad[:20]:
+            print('violation\t' + b)
+        sys.exit(1 if bad else 0)
+    elif cmd == 'view':
+        for dom, kind, f in tag_view(path) or []:
+            print('%s %s\t%s' % (kind, dom, ' '.join('%s=%s' % kv for kv in sorted(f.items()))))
     elif cmd == 'follow':
         a, u, dids, live = follow(path, sys.argv[3])
         print('assigns=%d unassigns=%d live=%d dids=%s' % (a, u, live, ','.join(dids)))

@@ -192,3 +192,86 @@ class Batching(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class TagView(unittest.TestCase):
+    def bad(self, name):
+        return vtdlog.tags(fx(name))[0]
+
+    def test_tags_accepts_a_real_view_and_trace(self):
+        """tags vs trace: a real debugfs view agrees with the replay of its trace (hot-plug, domain switches)"""
+        bad, summary = vtdlog.tags(fx('tags-real.log'))
+        self.assertEqual(bad, [])
+        self.assertRegex(summary, r'^[1-9]\d* tags in [1-9]\d* domains')
+
+    def test_tags_rejects_a_wrong_reference_count(self):
+        """tags vs trace: tripped by an IOTLB tag whose ref in the view is one more than the replay's"""
+        self.assertTrue(any(b.startswith('debugfs says ref') for b in self.bad('tags-ref-off.log')))
+
+    def test_tags_rejects_a_tag_missing_from_the_view(self):
+        """tags vs trace: tripped by a device-TLB tag the trace assigned but the view does not list"""
+        self.assertTrue(any('debugfs says ref 0' in b for b in self.bad('tags-missing.log')))
+
+    def test_tags_rejects_a_tag_the_trace_does_not_have(self):
+        """tags vs trace: tripped by a view listing a device-TLB tag the trace has not left assigned"""
+        self.assertTrue(any('the trace replay 0' in b for b in self.bad('tags-extra.log')))
+
+    def test_tags_rejects_a_log_without_a_view(self):
+        """tags vs trace: no debugfs view compared nothing: a failure"""
+        self.assertTrue(any('nothing compared' in b for b in self.bad('tags-no-view.log')))
+
+    def test_tags_rejects_an_empty_view(self):
+        """tags vs trace: an empty debugfs view compared nothing: a failure"""
+        self.assertTrue(any('lists no tags' in b for b in self.bad('tags-empty-view.log')))
+
+
+class UsersTools(unittest.TestCase):
+    def check(self, tool):
+        bad, seen = vtdlog.tools(fx('tools-%s-real.log' % tool), tool)
+        self.assertEqual(bad, [])
+        self.assertGreater(seen['cache_tag_flush_range'], 0)
+        self.assertGreater(seen['cache_tag_flush_all'], 0)
+
+    def rejects(self, name, tool, what):
+        bad, _ = vtdlog.tools(fx(name), tool)
+        self.assertTrue(any(what in b for b in bad), bad)
+
+    def test_tools_accepts_a_real_trace_cmd_report(self):
+        """trace-cmd: a real report (range flushes and flush-alls) parses, every field there"""
+        self.check('trace-cmd')
+
+    def test_tools_accepts_a_real_perf_script(self):
+        """perf: a real perf script output (range flushes and flush-alls) parses, every field there"""
+        self.check('perf')
+
+    def test_tools_rejects_trace_cmd_failed_to_parse(self):
+        """trace-cmd: tripped by an event line that says [FAILED TO PARSE]"""
+        self.rejects('tools-trace-cmd-failed.log', 'trace-cmd', 'failed to parse')
+
+    def test_tools_rejects_perf_failed_to_parse(self):
+        """perf: tripped by an event line that says [FAILED TO PARSE]"""
+        self.rejects('tools-perf-failed.log', 'perf', 'failed to parse')
+
+    def test_tools_rejects_a_trace_cmd_event_without_its_pasid(self):
+        """trace-cmd: tripped by an event printed without its pasid field"""
+        self.rejects('tools-trace-cmd-field-missing.log', 'trace-cmd', 'without pasid')
+
+    def test_tools_rejects_a_perf_event_without_its_pasid(self):
+        """perf: tripped by an event printed without its pasid field"""
+        self.rejects('tools-perf-field-missing.log', 'perf', 'without pasid')
+
+    def test_tools_rejects_a_trace_cmd_type_printed_as_a_number(self):
+        """trace-cmd: tripped by "type 0x0", an enum the event format does not export (as first seen here)"""
+        self.rejects('tools-trace-cmd-raw-type.log', 'trace-cmd', 'not a type name')
+
+    def test_tools_rejects_a_perf_type_printed_as_a_number(self):
+        """perf: tripped by "type 0x0", an enum the event format does not export (as first seen here)"""
+        self.rejects('tools-perf-raw-type.log', 'perf', 'not a type name')
+
+    def test_tools_rejects_an_empty_trace_cmd_report(self):
+        """trace-cmd: a report with no event read nothing: a failure"""
+        self.rejects('tools-trace-cmd-empty.log', 'trace-cmd', 'nothing was read')
+
+    def test_tools_rejects_an_empty_perf_script(self):
+        """perf: a perf script output with no event read nothing: a failure"""
+        self.rejects('tools-perf-empty.log', 'perf', 'nothing was read')
