@@ -55,11 +55,30 @@ def split_records(path):
         yield pending, None
 
 
+# A kernel message that the console printed into the middle of a line of
+# user space (printk does not wait for the tty's buffer to drain):
+#   @@VTD ok 4 vfio-[   17.111518][    T1] VTD-MARK begin vfio-selftest
+#   bind # 0000:02:00.0 in group 5 bound to vfio-pci
+PRINTK_INSIDE = re.compile(r'^(.*?[^\s\]].*?)(\[\s*\d+\.\d+\]\[\s*[TC]\d+\] .*)$')
+
+
 def console(path):
-    """The guest's console lines, QEMU's trace records taken out."""
+    """The guest's console lines, QEMU's trace records taken out, and a
+    kernel message that split a line of user space taken out of it too:
+    the message is a line of its own, the two halves are joined again."""
+    pending = ''
     for line, _ in split_records(path):
-        if line is not None:
-            yield line
+        if line is None:
+            continue
+        line, pending = pending + line, ''
+        m = PRINTK_INSIDE.match(line) if '][' in line and not line.startswith('[') else None
+        if m:
+            yield m.group(2)
+            pending = m.group(1)
+            continue
+        yield line
+    if pending:
+        yield pending
 
 
 def classify(name, args):

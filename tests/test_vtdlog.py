@@ -132,6 +132,13 @@ class Tap(unittest.TestCase):
         res, _ = vtdlog.tap(fx('tap-split-not-ok.log'))
         self.assertIn(('FAIL', 'workload'), [(r[0], r[1]) for r in res])
 
+    def test_tap_reads_a_line_split_by_a_kernel_message(self):
+        """tap: a result line a kernel message was printed into is read whole, the plan complete"""
+        res, done = vtdlog.tap(fx('tap-split-by-printk.log'))
+        self.assertTrue(done)
+        self.assertIn(('PASS', 'workload'), [(s, n) for s, n, _ in res])
+        self.assertNotIn('tap-plan', [n for _, n, _ in res])
+
     def test_tap_rejects_a_short_plan(self):
         """guest TAP: tripped by a plan that does not match the results"""
         res, _ = vtdlog.tap(fx('tap-short-plan.log'))
