@@ -44,13 +44,58 @@ fi
 if [ "$want" = build ] || [ "$want" = all ]; then
 	for h in "${!hdr[@]}"; do [ -e "$h" ] || missing+=("${hdr[$h]}"); done
 fi
-[ ${#missing[@]} = 0 ] && exit 0
 
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-log "installing missing packages: ${missing[*]}"
-[ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]} (or install them yourself)"
+# QEMU with first-level translation (intel-iommu x-flts): QEMU 10. Debian 12
+# has it only in bookworm-backports; QEMU 7.2, bookworm's own, is not
+# enough (README, "QEMU").
+qemu_flts() {
+	local help
+	help=$(qemu-system-x86_64 -device intel-iommu,help 2>/dev/null) || return 1
+	[[ $help == *x-flts* ]]
+}
+BACKPORTS=/etc/apt/sources.list.d/vtd-cache-tags-backports.sources
+need_qemu=0
+if [[ " $cmds " == *" qemu-system-x86_64 "* ]] && ! qemu_flts; then
+	need_qemu=1
+	missing=("${missing[@]/qemu-system-x86}")
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep . || true)
+[ ${#missing[@]} = 0 ] && [ $need_qemu = 0 ] && exit 0
+
+want_pkgs="${missing[*]}"
+[ $need_qemu = 1 ] && want_pkgs+=" qemu-system-x86 (10, from bookworm-backports)"
+[ "$(id -u)" = 0 ] || die "need root to install:$want_pkgs (or install them yourself)"
 export DEBIAN_FRONTEND=noninteractive
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ $need_qemu = 1 ] && [ "$codename" = bookworm ] && [ ! -e "$BACKPORTS" ]; then
+	# A sources file of our own, so that removing it undoes this. Backports
+	# have a low default priority: nothing else on the machine upgrades.
+	log "adding Debian's bookworm-backports suite ($BACKPORTS) for QEMU 10"
+	cat > "$BACKPORTS" <<'SRC'
+# Added by the VT-d cache tags harness (scripts/deps.sh): QEMU 10, whose
+# intel-iommu emulates first-level translation (x-flts), is in backports.
+# Nothing else is installed from here unless asked for with -t.
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
 apt-get update -qq || die "apt-get update failed"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-	die "apt-get install ${missing[*]} failed"
-log "installed: ${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	log "installing missing packages: ${missing[*]}"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+	log "installed: ${missing[*]}"
+fi
+if [ $need_qemu = 1 ]; then
+	t=()
+	[ "$codename" = bookworm ] && t=(-t bookworm-backports)
+	log "installing QEMU 10 (qemu-system-x86 ${t[*]}): this QEMU has no intel-iommu x-flts"
+	apt-get install -y -qq --no-install-recommends "${t[@]}" qemu-system-x86 >/dev/null ||
+		die "apt-get install ${t[*]} qemu-system-x86 failed"
+	qemu_flts || die "$(qemu-system-x86_64 --version | head -n 1): still no intel-iommu x-flts; the harness needs QEMU 10"
+	log "installed: $(qemu-system-x86_64 --version | head -n 1)"
+fi

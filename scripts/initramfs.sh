@@ -14,7 +14,8 @@ kst=$WORK/kselftest
 # sources as they are in the tree (uncommitted changes included).
 stamp=$( { cat "$TOP"/guest/*; md5sum /bin/busybox $(guest_tools);
 	git -C "$TREE" ls-files -s -m -o --exclude-standard tools/testing/selftests/iommu 2>/dev/null;
-	cat "$TREE"/tools/testing/selftests/iommu/* 2>/dev/null; } | md5sum | cut -d' ' -f1)
+	cat "$TREE"/tools/testing/selftests/iommu/* "$TREE"/tools/testing/selftests/dma/dma_map_benchmark.c \
+		"$TREE"/include/linux/map_benchmark.h 2>/dev/null; } | md5sum | cut -d' ' -f1)
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "initramfs: up to date ($out)"
 	exit 0
@@ -28,6 +29,15 @@ for c in "$TOP"/guest/*.c; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/$(basename "$c" .c)" "$c" -lpthread ||
 		die "guest program $c failed to build"
 done
+# The kernel's own dma_map_benchmark tool (tools/testing/selftests/dma),
+# static, against the tree's include/linux/map_benchmark.h.
+mb=$TREE/tools/testing/selftests/dma/dma_map_benchmark.c
+if [ -f "$mb" ]; then
+	mkdir -p "$WORK/mbinc/linux"
+	cp "$TREE/include/linux/map_benchmark.h" "$WORK/mbinc/linux/"
+	gcc -static -O2 -I"$WORK/mbinc" -o "$root/bin/dma_map_benchmark" "$mb" ||
+		die "dma_map_benchmark ($mb) failed to build"
+fi
 # Debian's trace-cmd and perf, with the shared libraries they load, so
 # the guest reads the events with the tools users have (trace-cmd's
 # libtraceevent plugins too).

@@ -90,7 +90,8 @@ closing_line() {
 # The Debian version the series was last tested on (patches/tested-on).
 tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
-# variant: "series" (the default) or "stock" (SERIES=none).
+# Every QEMU profile scripts/qemu.sh knows (README, "QEMU profiles").
+PROFILES_ALL="legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats lazy vfio vfio-cm vfio-sm vfio-sm-cm vfio-sm-fl"
 # The series' version: N of "[PATCH vN 00/NN]" in the cover letter, 1 if none.
 series_version() {
 	local v
@@ -99,6 +100,7 @@ series_version() {
 }
 # The users' tools the guest image carries (scripts/initramfs.sh).
 guest_tools() { command -v trace-cmd perf 2>/dev/null || true; }
+# variant: "series" (the default) or "stock" (SERIES=none).
 variant() {
 	case "${SERIES:-}" in
 	none|stock|0) echo stock ;;

@@ -19,16 +19,33 @@ truncate -s 64M "$disk"
 ats=off devtlb=off edu=() extra=""
 iommu_opts="intremap=on,aw-bits=48"
 cmd_iommu="intel_iommu=on,sm_off iommu.strict=1"
+sm="x-scalable-mode=on"
+# First-level (x-flts, QEMU 10): 6.1 gives DMA domains first-level tables
+# when the IOMMU has both levels (first_level_by_default()).
+fl="x-scalable-mode=on,x-flts=on"
 case $profile in
-legacy)     ;;
-legacy-ats) ats=on devtlb=on ;;
-sm-cm-ats)  ats=on devtlb=on iommu_opts+=",caching-mode=on,x-scalable-mode=on"
-            cmd_iommu="intel_iommu=on,sm_on iommu.strict=1" ;;
-lazy)       ats=on devtlb=on cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
-vfio)       ats=on devtlb=on ;;
-vfio-cm)    ats=on devtlb=on iommu_opts+=",caching-mode=on" ;;
-*) die "unknown profile '$profile' (legacy legacy-ats sm-cm-ats lazy vfio vfio-cm)" ;;
+legacy)       ;;
+legacy-ats)   ats=on devtlb=on ;;
+sm-cm-ats)    ats=on devtlb=on iommu_opts+=",caching-mode=on,$sm" ;;
+sm-fl)        iommu_opts+=",$fl" ;;
+sm-fl-ats)    ats=on devtlb=on iommu_opts+=",$fl" ;;
+sm-fl-cm-ats) ats=on devtlb=on iommu_opts+=",caching-mode=on,$fl" ;;
+lazy)         ats=on devtlb=on cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
+vfio)         ats=on devtlb=on ;;
+vfio-cm)      ats=on devtlb=on iommu_opts+=",caching-mode=on" ;;
+vfio-sm)      ats=on devtlb=on iommu_opts+=",$sm" ;;
+vfio-sm-cm)   ats=on devtlb=on iommu_opts+=",caching-mode=on,$sm" ;;
+vfio-sm-fl)   ats=on devtlb=on iommu_opts+=",$fl" ;;
+*) die "unknown profile '$profile' ($PROFILES_ALL)" ;;
 esac
+case $iommu_opts in *x-scalable-mode=on*) cmd_iommu=${cmd_iommu/sm_off/sm_on} ;; esac
+# Scalable mode: a device leaves identity (a pass-through PASID entry) for
+# a translated domain only with a PASID-cache invalidation, which QEMU 10.0
+# does not act on: its DMA stays untranslated and virtio breaks ("Guest
+# says index N is available"), stock 6.1 as well. So there the domain
+# switches end in identity instead of starting there (docs/design.md).
+switch=""
+case $iommu_opts in *x-scalable-mode=on*) switch=" vtdswitch=DMA-FQ,DMA,identity" ;; esac
 case $profile in vfio*)
 	edu=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
 esac
@@ -36,7 +53,7 @@ esac
 
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
-append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000} ${APPEND:-}"
+append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
 # The kprobe events by which the trace shows ATS and context/PASID entries
 # changing (build.sh probes), written next to the kernel by its build and
 # defined at boot, before the first device is attached.
@@ -59,13 +76,33 @@ printf '%q ' "${qemu[@]}" > "$run/cmdline"
 if [ -n "$inter" ]; then
 	exec "${qemu[@]}" -serial mon:stdio 2>"$logf"
 fi
-rc=0 helper=""
-: > "$logf"
-# Hot-plug requests from the guest are answered over QMP.
-if [[ ",$steps," == *,hotplug,* ]]; then
-	ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
-	helper=$!
+# One boot. QEMU 10's multi-threaded TCG can abort on an assertion of its
+# own (seen once in 30-odd boots, under load, during PCI enumeration:
+# "physmem.c:2678: iotlb_to_section: Assertion `section_index <
+# d->map.sections_nb' failed"). That is QEMU, not the kernel under test:
+# such a boot is kept as LOG.qemu-abort and run once more, and the guest's
+# report says so (test.sh). Any other failure stands.
+boot_once() {
+	local helper="" rc=0
+	: > "$logf"
+	rm -f "$disk"
+	truncate -s 64M "$disk"
+	# Hot-plug requests from the guest are answered over QMP.
+	if [[ ",$steps," == *,hotplug,* ]]; then
+		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
+		helper=$!
+	fi
+	timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 || rc=$?
+	if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
+	return $rc
+}
+rm -f "$logf.qemu-abort"
+rc=0
+boot_once || rc=$?
+if [ $rc != 0 ] && [ $rc != 124 ] && grep -a -q -E '^qemu-system-x86_64: .*Assertion .* failed' "$logf"; then
+	mv "$logf" "$logf.qemu-abort"
+	log "QEMU aborted on its own assertion ($(grep -a -m1 -o 'Assertion .* failed' "$logf.qemu-abort")): booting again"
+	rc=0
+	boot_once || rc=$?
 fi
-timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 || rc=$?
-if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
 exit $rc

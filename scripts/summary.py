@@ -103,6 +103,16 @@ def main(log, infofile, profile):
             c = cnt[step]
             print('  %-9s submissions %-5d PSI %-5d DSI %-4d global %-3d devTLB %-5d PASID-IOTLB %d' %
                   (step, c['submissions'], c['psi'], c['dsi'], c['global'], c['devtlb'], c['piotlb']))
+    c = cnt.get('workload')
+    if c:
+        sl = c['psi'] + c['dsi'] + c['global']
+        if c['piotlb'] and not sl:
+            lvl = 'first-level (PASID-tagged): all %d IOTLB invalidations were PASID-based' % c['piotlb']
+        elif sl and not c['piotlb']:
+            lvl = 'second-level: all %d IOTLB invalidations were domain-ID based (PSI/DSI/global)' % sl
+        else:
+            lvl = 'mixed or none: %d PASID-based, %d second-level IOTLB invalidations' % (c['piotlb'], sl)
+        print('  the disk\'s DMA domain is %s (derived from the workload\'s counts above)' % lvl)
     if evs:
         print('first trace lines:')
         for line in [e[2] for e in evs][:6]:

@@ -282,3 +282,68 @@ class UsersTools(unittest.TestCase):
     def test_tools_rejects_an_empty_perf_script(self):
         """perf: a perf script output with no event read nothing: a failure"""
         self.rejects('tools-perf-empty.log', 'perf', 'nothing was read')
+
+
+class Superpage(unittest.TestCase):
+    def rejects(self, name, what):
+        bad, _ = vtdlog.superpage(fx(name))
+        self.assertTrue(any(what in b for b in bad), bad)
+
+    def test_superpage_accepts_real_2m_unmaps(self):
+        """superpage: a real run's 2 MiB first-level unmaps are accepted"""
+        bad, summary = vtdlog.superpage(fx('superpage-real.log'))
+        self.assertEqual(bad, [])
+        self.assertIn('20 2 MiB superpage unmaps', summary)
+
+    def test_superpage_rejects_an_unmap_without_the_hint(self):
+        """superpage: tripped by a 2 MiB invalidation whose invalidation hint is clear (4 KiB pages)"""
+        self.rejects('superpage-no-hint.log', 'without the invalidation hint')
+
+    def test_superpage_rejects_a_smaller_invalidation(self):
+        """superpage: tripped by an invalidation of 1 MiB (AM 8) where 2 MiB was unmapped"""
+        self.rejects('superpage-small.log', 'other than a 2 MiB')
+
+    def test_superpage_rejects_an_unaligned_invalidation(self):
+        """superpage: tripped by a 2 MiB invalidation at an address that is not 2 MiB-aligned"""
+        self.rejects('superpage-unaligned.log', 'unaligned')
+
+    def test_superpage_rejects_a_step_without_invalidations(self):
+        """superpage: a step in which QEMU saw no PASID-based invalidation checked nothing: a failure"""
+        self.rejects('superpage-empty.log', 'nothing was checked')
+
+
+class CompressedDump(unittest.TestCase):
+    """The guest sends its trace dump as base64 of gzip; console() expands
+    it. Made here from trace-real.log's plain dump."""
+    def write(self, body_fn):
+        import base64
+        import gzip
+        import tempfile
+        lines = open(fx('trace-real.log')).read().splitlines()
+        b, e = lines.index('@@TRACE-BEGIN'), lines.index('@@TRACE-END')
+        data = base64.b64encode(gzip.compress(('\n'.join(lines[b + 1:e]) + '\n').encode())).decode()
+        chunks = body_fn([data[i:i + 76] for i in range(0, len(data), 76)])
+        f = tempfile.NamedTemporaryFile('w', suffix='.log', delete=False)
+        f.write('\n'.join(lines[:b] + ['@@TRACE-GZ-BEGIN'] + chunks + ['@@TRACE-GZ-END'] + lines[e + 1:]) + '\n')
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def test_compressed_dump_reads_as_the_plain_one(self):
+        """compressed trace dump: expanded, it gives the plain dump's events, and a QEMU record inside a line does not break it"""
+        def split(c):
+            c[1] = c[1][:30] + '1234@5.678:vtd_inv_qi_tail write tail 3\n' + c[1][30:]
+            return c
+        path = self.write(split)
+        self.assertEqual(vtdlog.check(path), vtdlog.check(fx('trace-real.log')))
+        self.assertGreater(vtdlog.check(path)[1], 10)
+
+    def test_corrupt_compressed_dump_checks_nothing(self):
+        """compressed trace dump: one character changed, it does not decode, and the trace check fails for having nothing to check"""
+        def corrupt(c):
+            c[2] = ('A' if c[2][5] != 'A' else 'B').join((c[2][:5], c[2][6:]))
+            return c
+        path = self.write(corrupt)
+        bad, n = vtdlog.check(path)
+        self.assertEqual(n, 0)
+        self.assertTrue(any('nothing was checked' in b for b in bad), bad)
