@@ -20,9 +20,10 @@ ats=off devtlb=off edu=() extra=""
 iommu_opts="intremap=on,aw-bits=48"
 cmd_iommu="intel_iommu=on,sm_off iommu.strict=1"
 sm="x-scalable-mode=on"
-# First-level (x-flts, QEMU 10): 6.1 gives DMA domains first-level tables
-# when the IOMMU has both levels (first_level_by_default()).
-fl="x-scalable-mode=on,x-flts=on"
+# First-level (x-flts, QEMU 10): QEMU then offers first level only
+# (ECAP.FLTS set, SLTS clear), so 6.1's first_level_by_default() gives
+# every paging domain, VFIO's too, first-level tables.
+fl="$sm,x-flts=on"
 case $profile in
 legacy)       ;;
 legacy-ats)   ats=on devtlb=on ;;
