@@ -36,11 +36,12 @@ initramfs:
 	@scripts/initramfs.sh
 shell:
 	@scripts/run.sh shell
-# Build outputs, logs and every cached check result (kept in the download
+# Build outputs, logs and every cached check result and configuration (kept in the download
 # cache, keyed by what they measured, so that a new work/ reuses them).
 clean:
 	rm -rf work/build work/logs work/initramfs work/initramfs.cpio.gz* work/results.tsv \
-		work/check work/kselftest $${VTD_CACHE:-$$HOME/.cache/vtd-cache-tags}/check
+		work/check work/kselftest $${VTD_CACHE:-$$HOME/.cache/vtd-cache-tags}/check \
+		$${VTD_CACHE:-$$HOME/.cache/vtd-cache-tags}/config
 distclean:
 	@scripts/tree.sh status >/dev/null 2>&1 || [ ! -d work/linux/.git ] || [ -n "$(FORCE)" ] || \
 		{ echo "work/linux holds work not in patches/: make export, or FORCE=1"; exit 1; }

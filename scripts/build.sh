@@ -19,12 +19,30 @@ frags=("$TOP/configs/vtd.config")
 export KBUILD_BUILD_USER=vtd KBUILD_BUILD_HOST=cache-tags KBUILD_BUILD_TIMESTAMP="2000-01-01"
 kmake() { make -s -C "$src" O="$out" CC="ccache gcc" "$@"; }
 
+# A configuration depends on the Kconfig files, the fragments and the
+# compiler (Kconfig asks it what it supports): with all three as before,
+# the .config made then is reused. (tinyconfig, merge_config.sh and
+# olddefconfig take 20-50 s, and a make test configures seven times.)
+config_key() {
+	{
+		git -C "$TREE" ls-tree -r "$rev" | grep -E '(^|/)Kconfig[^/]*$|	scripts/kconfig/' || true
+		cat "${frags[@]}"
+		gcc --version | head -n 1
+		ld --version | head -n 1
+	} | md5sum | cut -c1-16
+}
 configure() {
-	local old=""
+	local old="" key cached
+	key=$(config_key)
+	cached=$CACHE/config/$key.config
 	[ -f "$out/.config" ] && old=$(mktemp) && cp -p "$out/.config" "$old"
-	kmake tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
-	kmake olddefconfig >/dev/null
+	if [ -f "$cached" ]; then
+		cp "$cached" "$out/.config"
+	else
+		kmake tinyconfig >/dev/null
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
+		kmake olddefconfig >/dev/null
+	fi
 	local bad=() line opt
 	while read -r line; do
 		case $line in
@@ -36,6 +54,10 @@ configure() {
 	if [ ${#bad[@]} -gt 0 ]; then
 		printf '  %s\n' "${bad[@]}" >&2
 		die "these options of ${frags[*]##*/} did not survive olddefconfig ($var)"
+	fi
+	if [ ! -f "$cached" ]; then
+		mkdir -p "$CACHE/config"
+		cp "$out/.config" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
 	fi
 	# Same config as before: keep the old timestamp so make does no extra work.
 	if [ -n "$old" ]; then cmp -s "$old" "$out/.config" && touch -r "$old" "$out/.config"; rm -f "$old"; fi

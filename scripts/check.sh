@@ -112,11 +112,15 @@ w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out comm
 	rm -f "$OW"/drivers/iommu/intel/*.o
 	kmake O="$OW" W=1 drivers/iommu/intel/ 2>&1 | grep -E 'warning:' | norm || true
 }
+# A commit's tree that built and passed W=1 with this config and compiler
+# is recorded in the cache: its result stands for any clone, any run.
+okdir=$BCK/ok-v2
+ok_of() { echo "$okdir/$(git -C "$TREE" rev-parse "$1^{tree}")-$cfgsum-gcc$(gcc -dumpfullversion)"; }
 bisect() {
-	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt prev_ok=1 same=0
-	mkdir -p "$CK/ok"
+	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt prev_ok=1 same=0 cfg_at="" cached=0
+	mkdir -p "$okdir"
 	for c in $commits; do
-		[ -f "$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum" ] || todo=$((todo + 1))
+		[ -f "$(ok_of "$c")" ] || todo=$((todo + 1))
 	done
 	rm -f "$series_cfg"
 	[ -f "$BUILD/series/.config" ] && [ -f "$BUILD/series/vtd-stamp" ] && cp "$BUILD/series/.config" "$series_cfg"
@@ -136,10 +140,11 @@ bisect() {
 	for c in $commits; do
 		i=$((i + 1))
 		# A commit whose tree already built and passed W=1 needs no rebuild.
-		ok=$CK/ok/$(git -C "$TREE" rev-parse "$c^{tree}")-$cfgsum
+		ok=$(ok_of "$c")
 		if [ -f "$ok" ]; then
 			log "  patch $i/$n builds (cached): $(subject "$c")"
 			prev_ok=1
+			cached=$((cached + 1))
 			continue
 		fi
 		# A patch that changes only files the kernel build does not read
@@ -154,8 +159,17 @@ bisect() {
 		fi
 		prev_ok=0
 		"$TOP/scripts/tree.sh" checkout "$c"
-		prep_config "$O"
-		if ! kmake O="$O" -j"$NPROC" bzImage > "$CK/bisect-$i.log" 2>&1; then
+		# The config again only where a Kconfig file changed since the
+		# commit it was last made for. vmlinux, not bzImage: compiling
+		# and linking is what can fail; compressing the image cannot.
+		# Both directories get the series' options the commit knows
+		# (an option a later patch adds is then off until that patch).
+		if [ -z "$cfg_at" ] || ! git -C "$TREE" diff --quiet "$cfg_at" "$c" -- '*Kconfig*'; then
+			prep_config "$O"
+			prep_config "$OW"
+			cfg_at=$c
+		fi
+		if ! kmake O="$O" -j"$NPROC" vmlinux > "$CK/bisect-$i.log" 2>&1; then
 			fails+=("$i")
 			log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
 			continue
@@ -164,7 +178,6 @@ bisect() {
 		if [ $i -gt 1 ] && [ -f "$prev" ] && git -C "$TREE" diff --quiet "$c^" "$c" -- drivers/iommu/intel; then
 			cp "$prev" "$CK/w1-$i.txt"
 		else
-			kmake O="$OW" olddefconfig >/dev/null
 			w1_of > "$CK/w1-$i.txt"
 		fi
 		prev=$CK/w1-$i.txt
@@ -183,7 +196,7 @@ bisect() {
 		"$TOP/scripts/build.sh" series >/dev/null
 	fi
 	if [ ${#fails[@]} = 0 ]; then
-		result PASS bisect check "each of the $n patches builds on its own$([ $same = 0 ] || echo " ($same of them change only files the build does not read, and build as their parent)")"
+		result PASS bisect check "each of the $n patches builds on its own$([ $same = 0 ] || echo " ($same of them change only files the build does not read, and build as their parent)")$([ $cached = 0 ] || echo "; $cached built and passed W=1 in an earlier run (cache $okdir)")"
 	else
 		result FAIL bisect check "patch(es) ${fails[*]} do not build, e.g. $(subject "$(echo "$commits" | sed -n "${fails[0]}p")"): $CK/bisect-${fails[0]}.log"
 	fi

@@ -3,13 +3,15 @@
 #   qemu.sh PROFILE STEPS LOG [interactive]
 # STEPS is a comma list of guest steps (guest/init). The serial console and
 # QEMU's -trace 'vtd_inv*' (not for the VFIO profiles) go to LOG
-# interleaved, so guest markers delimit the descriptors each step caused. KERNEL, INITRD and TIMEOUT come from the
-# environment. A guest that does not power off within TIMEOUT is killed and
-# the exit status is 124.
+# interleaved, so guest markers delimit the descriptors each step caused.
+# KERNEL, INITRD, TIMEOUT and IDLE come from the environment. A guest that
+# does not power off within TIMEOUT seconds, or prints nothing for IDLE
+# seconds (scripts/guestdog.py: QEMU is asked, the guest gets an NMI, panics and
+# prints where it was), is killed and the exit status is 124.
 . "$(dirname "$0")/lib.sh"
 
 profile=$1 steps=$2 logf=$3 inter=${4:-}
-: "${KERNEL:?}" "${INITRD:=$WORK/initramfs.cpio.gz}" "${TIMEOUT:=300}"
+: "${KERNEL:?}" "${INITRD:=$WORK/initramfs.cpio.gz}" "${TIMEOUT:=300}" "${IDLE:=600}"
 run=$(dirname "$logf")/$(basename "$logf" .log).d
 mkdir -p "$run"
 disk=$run/disk.img
@@ -54,7 +56,7 @@ esac
 
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
-append="console=ttyS0 panic=-1 oops=panic $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
+append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
 # The kprobe events by which the trace shows ATS and context/PASID entries
 # changing (build.sh probes), written next to the kernel by its build and
 # defined at boot, before the first device is attached.
@@ -67,7 +69,8 @@ trace=(-trace 'vtd_inv*')
 case $profile in vfio*) trace=() ;; esac
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
-	-qmp "unix:$run/qmp.sock,server=on,wait=off" "${trace[@]}"
+	-qmp "unix:$run/qmp.sock,server=on,wait=off" -qmp "unix:$run/dog.sock,server=on,wait=off"
+	"${trace[@]}"
 	-device "intel-iommu,$iommu_opts"
 	-device pcie-root-port,id=rp1,chassis=1,slot=1
 	-blockdev "driver=raw,file.driver=file,file.filename=$disk,node-name=d0"
@@ -93,8 +96,16 @@ boot_once() {
 		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
 		helper=$!
 	fi
-	timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 || rc=$?
+	rm -f "$logf.idle"
+	timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 &
+	local q=$!
+	python3 "$TOP/scripts/guestdog.py" "$logf" "$run/dog.sock" "$IDLE" "$q" &
+	local dog=$!
+	wait "$q" || rc=$?
+	kill "$dog" 2>/dev/null || true
+	wait "$dog" 2>/dev/null || true
 	if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
+	[ ! -f "$logf.idle" ] || rc=124
 	return $rc
 }
 rm -f "$logf.qemu-abort"

@@ -224,6 +224,7 @@ def kselftest(path):
     rc = None
     name = ''
     numbers = []
+    said = []
     seen = False
     for line in console(path):
         m = KST.search(line)
@@ -234,6 +235,14 @@ def kselftest(path):
         r = re.match(r'#\s+RUN\s+(\S+)', text)
         if r:
             name = r.group(1)
+            said = []
+            continue
+        # What the test printed: its TH_LOG lines, failed assertions
+        # ("# file.c:LINE:test:Expected ...") and how it ended ("# test:
+        # Test terminated by timeout"): the reason a FAIL gives.
+        r = re.match(r'#\s+(?!(?:OK|FAIL|SKIP|XFAIL)\s)(\S.*)$', text)
+        if r and name:
+            said.append(r.group(1))
             continue
         r = re.match(r'KST-EXIT (\d+)$', text)
         if r:
@@ -253,8 +262,10 @@ def kselftest(path):
         elif r.group(1) == 'ok':
             res.append(('PASS', test, 'kselftest'))
         else:
-            res.append(('FAIL', test, 'kselftest: see the @@KST lines of the log'))
+            why = '; '.join(said[-3:]) if said else 'no reason printed'
+            res.append(('FAIL', test, 'kselftest: %s' % why[:300]))
         name = ''
+        said = []
     if not seen:
         return res
     fails = sum(1 for r in res if r[0] == 'FAIL')
@@ -852,6 +863,61 @@ def superpage(path):
                  (len(big), ', '.join('did %d pasid %d' % x for x in dids), devtlb))
 
 
+def hang(path):
+    """Where a guest that was killed had got to, in one line: what the
+    host's watchdog noted (@@HOST, scripts/guestdog.py), the guest's last
+    step result and mark, the selftest's last line, and what the kernel
+    printed when the watchdog's NMI made it panic (qemu.sh boots with
+    unknown_nmi_panic panic_print=0x9): where CPU 0 was (the first frames
+    of the task it interrupted), the tasks asleep in D state and who held
+    which lock."""
+    host, last_tap, last_mark, last_kst = [], None, None, None
+    panicked, in_task, done_task = False, False, False
+    frames, dstate, holders = [], [], []
+    for line in console(path):
+        text = re.sub(r'^(\[[^]]*\])+\s?', '', line)
+        if line.startswith('@@HOST '):
+            host.append(line[7:].strip())
+        elif line.startswith('@@VTD ok ') or line.startswith('@@VTD not ok '):
+            last_tap = line[6:].split(' # ')[0]
+        elif line.startswith('@@KST ') and line[6:].strip():
+            last_kst = line[6:].strip()
+        elif 'VTD-MARK ' in line:
+            last_mark = line.split('VTD-MARK ', 1)[1].strip()
+        elif 'Kernel panic - not syncing: NMI' in line:
+            panicked = True
+        elif not panicked:
+            continue
+        elif text.strip() == '<TASK>' and not done_task:
+            in_task = True
+        elif text.strip() == '</TASK>' and in_task:
+            in_task, done_task = False, True
+        elif in_task:
+            m = re.match(r'\s*(?:\? )?(\w+)\+0x', text)
+            if m and m.group(1) not in frames and len(frames) < 4:
+                frames.append(m.group(1))
+        else:
+            m = re.match(r'task:(\S+)\s+state:D', text)
+            if m:
+                dstate.append(m.group(1))
+            m = re.match(r'(\d+ locks? held by \S+):', text)
+            if m:
+                holders.append(m.group(1))
+    parts = []
+    if host:
+        parts.append('; '.join(host))
+    parts.append('last step result: %s' % (last_tap or 'none'))
+    if last_mark:
+        parts.append('last mark: %s' % last_mark)
+    if last_kst:
+        parts.append('selftest last said: %s' % last_kst[:120])
+    if panicked:
+        parts.append('NMI: CPU 0 in %s' % (' < '.join(frames) or 'no task frames'))
+        parts.append('D state: %s' % (', '.join(dstate[:6]) or 'none'))
+        parts.append('locks: %s' % ('; '.join(holders[:4]) or 'none held'))
+    return '; '.join(parts)
+
+
 def verdict(bad, summary, what='problems'):
     """Print a check's verdict for test.sh, which reads the first two
     lines: its summary, or how many WHAT and then the first 20; exit 1 on
@@ -873,6 +939,8 @@ def main():
             print('\t'.join(r))
         if not done:
             print('FAIL\tguest-finished\tthe guest did not reach the end of its steps')
+    elif cmd == 'hang':
+        print(hang(path))
     elif cmd == 'kselftest':
         for r in kselftest(path):
             print('\t'.join(r))

@@ -152,6 +152,17 @@ class Kselftest(unittest.TestCase):
         self.assertGreater(len(res), 3)
         self.assertEqual([r for r in res if r[0] == 'FAIL'], [])
 
+    def test_kselftest_fail_says_why(self):
+        """kselftest TAP: a failed case carries its assertion, not a pointer to the log"""
+        res = vtdlog.kselftest(fx('kst-assert.log'))
+        fails = [r for r in res if r[0] == 'FAIL']
+        self.assertEqual([r[1] for r in fails], ['vfio_edu.dma_after_unmap_faults'])
+        self.assertIn('vfio_cache_tags.c:476', fails[0][2])
+        self.assertIn('(-110)', fails[0][2])
+        self.assertIn('terminated by assertion', fails[0][2])
+        passed = [r for r in res if r[0] == 'PASS']
+        self.assertEqual(len(passed), 2)
+
     def test_kselftest_rejects_a_crash(self):
         """kselftest TAP: tripped by a binary that crashed (exit 139)"""
         res = vtdlog.kselftest(fx('kst-crash.log'))
@@ -166,6 +177,28 @@ class Kselftest(unittest.TestCase):
         """kselftest TAP: tripped by a plan that does not match the results"""
         res = vtdlog.kselftest(fx('kst-short-plan.log'))
         self.assertIn('tap-plan', [r[1] for r in res if r[0] == 'FAIL'])
+
+
+class Hang(unittest.TestCase):
+    def test_hang_says_where_a_real_guest_was(self):
+        """hang: a real watchdog kill reads as QEMU's answer, the step and CPU 0's frames"""
+        out = vtdlog.hang(fx('hang-nmi.log'))
+        self.assertIn('no console output for 16s', out)
+        self.assertIn('QEMU answers: status running', out)
+        self.assertIn('last mark: begin vfio-selftest', out)
+        self.assertIn('NMI: CPU 0 in default_idle_call < do_idle', out)
+        self.assertIn('D state: none', out)
+
+    def test_hang_names_a_task_in_d_state(self):
+        """hang: tripped by a task asleep in D state (doctored from the real log)"""
+        out = vtdlog.hang(fx('hang-dstate.log'))
+        self.assertIn('D state: vfio_cache_tags', out)
+
+    def test_hang_without_a_panic_says_nothing_of_one(self):
+        """hang: a log with no NMI panic reports no frames it did not see"""
+        out = vtdlog.hang(fx('kst-real.log'))
+        self.assertNotIn('NMI', out)
+        self.assertIn('selftest last said: KST-EXIT 0', out)
 
 
 class Batching(unittest.TestCase):
