@@ -169,17 +169,23 @@ bisect() {
 			prep_config "$OW"
 			cfg_at=$c
 		fi
-		if ! kmake O="$O" -j"$NPROC" vmlinux > "$CK/bisect-$i.log" 2>&1; then
-			fails+=("$i")
-			log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
-			continue
-		fi
+		# W=1 in its own directory runs beside the build: the link is one
+		# process, and the other CPU would wait for it.
+		local w1pid=""
 		# W=1 of a patch that changes nothing in the directory is its parent's.
 		if [ $i -gt 1 ] && [ -f "$prev" ] && git -C "$TREE" diff --quiet "$c^" "$c" -- drivers/iommu/intel; then
 			cp "$prev" "$CK/w1-$i.txt"
 		else
-			w1_of > "$CK/w1-$i.txt"
+			w1_of > "$CK/w1-$i.txt" &
+			w1pid=$!
 		fi
+		if ! kmake O="$O" -j"$NPROC" vmlinux > "$CK/bisect-$i.log" 2>&1; then
+			fails+=("$i")
+			log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
+			[ -z "$w1pid" ] || wait "$w1pid" || true
+			continue
+		fi
+		[ -z "$w1pid" ] || wait "$w1pid"
 		prev=$CK/w1-$i.txt
 		if [ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ]; then
 			w1fails+=("$i")

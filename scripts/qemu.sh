@@ -89,6 +89,12 @@ fi
 boot_once() {
 	local helper="" rc=0
 	: > "$logf"
+	# The version string of the image booted, from its setup header: the
+	# host checks that the guest ran this kernel (vtdlog.py kernel-identity).
+	python3 -c 'import struct, sys
+d = open(sys.argv[1], "rb").read(0x10000)
+o = struct.unpack_from("<H", d, 0x20E)[0] + 0x200
+print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KERNEL" >> "$logf" 2>/dev/null || true
 	rm -f "$disk"
 	truncate -s 64M "$disk"
 	# Hot-plug requests from the guest are answered over QMP.

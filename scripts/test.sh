@@ -55,6 +55,10 @@ run_guest() {
 	local v=$1 p=$2 rc=0
 	mkdir -p "$LOGS/$v"
 	local k=$BUILD/$v/arch/x86/boot/bzImage
+	# The variant's kernel as built at the start (freeze_kernel): the
+	# mutants and stock are built in the series' directory later, while
+	# background guests still start.
+	[ -f "$WORK/kernels/$v/bzImage" ] && k=$WORK/kernels/$v/bzImage
 	case $v in mutant-*) k=$BUILD/$v/bzImage ;; esac
 	[ "$v" = deb ] && k=$DEB_KERNEL
 	KERNEL=$k APPEND=${4:-} TIMEOUT=${GUEST_TIMEOUT:-$(timeout_of "$p")} IDLE=${GUEST_IDLE:-600} \
@@ -98,6 +102,11 @@ report_guest() {
 		result FAIL boot "$tag" "no log: the guest did not run ($logf)"
 		return
 	fi
+	local given ran
+	IFS=$'\t' read -r given ran < <(python3 "$TOP/scripts/vtdlog.py" kernel-identity "$logf" || true)
+	if [ -z "$given" ] || [ -z "$ran" ] || [ "$given" != "$ran" ]; then
+		result FAIL kernel-identity "$tag" "given '${given:-no version read}', the guest ran '${ran:-no Linux version line}': $logf"
+	fi
 	if [ "$rc" = 124 ]; then
 		# What the guest got to before it was killed, then its results
 		# so far (their plan and exit checks fail: it did not finish).
@@ -129,7 +138,7 @@ report_guest() {
 	elif [ -n "$bad" ]; then
 		result FAIL boot "$tag" "$(echo "$bad" | head -n 1 | cut -c1-120) ($(echo "$bad" | wc -l) lines): $logf"
 	else
-		result PASS boot "$tag" "booted, ran $steps; no unexpected DMAR fault, WARNING or BUG$again"
+		result PASS boot "$tag" "booted ${ran##* (vtd@cache-tags) }, the kernel given; ran $steps; no unexpected DMAR fault, WARNING or BUG$again"
 	fi
 	[ "$v" = series ] || return 0
 	if out=$(python3 "$TOP/scripts/vtdlog.py" check "$logf"); then
@@ -384,7 +393,7 @@ report_mutant_dio() {
 superpage_control() {
 	local logf=$LOGS/control/sm-fl-ats-sp_off.log out rc=0
 	mkdir -p "$LOGS/control"
-	KERNEL=$BUILD/series/arch/x86/boot/bzImage APPEND="kunit.enable=0 intel_iommu=sp_off" \
+	KERNEL=$WORK/kernels/series/bzImage APPEND="kunit.enable=0 intel_iommu=sp_off" \
 		TIMEOUT=300 "$TOP/scripts/qemu.sh" sm-fl-ats boot,superpage "$logf" || rc=$?
 	if out=$(python3 "$TOP/scripts/vtdlog.py" superpage "$logf"); then
 		result FAIL control:superpage sm-fl-ats "the check accepted a run with superpages off (intel_iommu=sp_off): $(echo "$out" | head -n 1)"
@@ -419,6 +428,17 @@ if [ "$mode" != check ]; then
 	else
 		result FAIL build "$var" "see $LOGS/build-$var.log"
 	fi
+	# The kernel the guests boot, copied now: later builds in the same
+	# directory (mutants, stock, packaging) must not reach a guest that
+	# starts after them.
+	freeze_kernel() {
+		rm -rf "$WORK/kernels/$var"
+		mkdir -p "$WORK/kernels/$var"
+		cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/vtd-info" "$WORK/kernels/$var/"
+		[ ! -f "$BUILD/$var/arch/x86/boot/vtd-probes" ] || cp "$BUILD/$var/arch/x86/boot/vtd-probes" "$WORK/kernels/$var/"
+	}
+	rm -rf "$WORK/kernels"
+	[ "$STEP_RC" != 0 ] || step "keep the $var kernel for the guests" freeze_kernel
 	step initramfs "$TOP/scripts/initramfs.sh"
 	[ "$STEP_RC" = 0 ] || result FAIL initramfs - "the guest image did not build: see the log above"
 	bg=()

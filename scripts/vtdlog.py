@@ -863,6 +863,23 @@ def superpage(path):
                  (len(big), ', '.join('did %d pasid %d' % x for x in dids), devtlb))
 
 
+def kernel_identity(path):
+    """(given, ran): the version string of the bzImage QEMU was given
+    (qemu.sh reads it from the image's setup header before the boot and
+    logs '@@HOST kernel VERSION'), and the one the guest's kernel printed
+    ('Linux version RELEASE (USER@HOST) (TOOLCHAIN) #N ...'), the
+    toolchain part left out; None where a line is missing."""
+    given = ran = None
+    for line in console(path):
+        if line.startswith('@@HOST kernel ') and given is None:
+            given = line[len('@@HOST kernel '):].strip()
+        elif ran is None and 'Linux version ' in line:
+            m = re.search(r'Linux version (\S+) (\(\S+\)) \(.*\) (#\d+.*)$', line)
+            if m:
+                ran = '%s %s %s' % (m.group(1), m.group(2), m.group(3).strip())
+    return given, ran
+
+
 def hang(path):
     """Where a guest that was killed had got to, in one line: what the
     host's watchdog noted (@@HOST, scripts/guestdog.py), the guest's last
@@ -939,6 +956,10 @@ def main():
             print('\t'.join(r))
         if not done:
             print('FAIL\tguest-finished\tthe guest did not reach the end of its steps')
+    elif cmd == 'kernel-identity':
+        given, ran = kernel_identity(path)
+        print('%s\t%s' % (given or '', ran or ''))
+        sys.exit(0 if given and given == ran else 1)
     elif cmd == 'hang':
         print(hang(path))
     elif cmd == 'kselftest':

@@ -179,6 +179,24 @@ class Kselftest(unittest.TestCase):
         self.assertIn('tap-plan', [r[1] for r in res if r[0] == 'FAIL'])
 
 
+class KernelIdentity(unittest.TestCase):
+    def test_the_kernel_given_is_the_kernel_that_ran(self):
+        """kernel-identity: the image's version string equals the guest's Linux version line"""
+        given, ran = vtdlog.kernel_identity(fx('kernel-given.log'))
+        self.assertEqual(given, ran)
+        self.assertIn('#108', ran)
+
+    def test_another_build_is_rejected(self):
+        """kernel-identity: tripped by a guest that booted another build of the directory (a mutant's)"""
+        given, ran = vtdlog.kernel_identity(fx('kernel-other.log'))
+        self.assertNotEqual(given, ran)
+
+    def test_no_version_read_is_rejected(self):
+        """kernel-identity: a log without the image's version gives nothing to compare"""
+        given, ran = vtdlog.kernel_identity(fx('kst-real.log'))
+        self.assertIsNone(given)
+
+
 class Hang(unittest.TestCase):
     def test_hang_says_where_a_real_guest_was(self):
         """hang: a real watchdog kill reads as QEMU's answer, the step and CPU 0's frames"""
