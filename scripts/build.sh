@@ -14,8 +14,7 @@ rev=${REV:-$("$TOP/scripts/tree.sh" rev "$var")}
 src=$SRC
 out=${OUT:-$(build_of "$var")}
 mkdir -p "$out" "$LOGS"
-frags=("$TOP/configs/vtd.config")
-[ "$var" = series ] && [ -f "$TOP/configs/series.config" ] && frags+=("$TOP/configs/series.config")
+mapfile -t frags < <(frags_of "$var")
 export KBUILD_BUILD_USER=vtd KBUILD_BUILD_HOST=cache-tags KBUILD_BUILD_TIMESTAMP="2000-01-01"
 kmake() { make -s -C "$src" O="$out" CC="ccache gcc" "$@"; }
 
@@ -119,7 +118,7 @@ EOC
 }
 
 # The same commit and fragments as the last build of this variant: reuse it.
-stamp="$rev $(cat "${frags[@]}" | md5sum | cut -d' ' -f1)"
+stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
 	# (A kernel built before the probes existed gets them now.)

@@ -38,8 +38,7 @@ small)
 	# its own is a whole kernel again, 5 to 6 minutes even from ccache).
 	# Its stamp goes: it then holds the packaged kernel, and the next
 	# build of the series relinks its own.
-	stamp="$rev $(cat "$TOP"/configs/vtd.config "$TOP"/configs/series.config 2>/dev/null | md5sum | cut -d' ' -f1)"
-	if [ "$(cat "$BUILD/series/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
+	if [ "$(cat "$BUILD/series/vtd-stamp" 2>/dev/null)" = "$(build_stamp series "$rev")" ]; then
 		out=$BUILD/series
 		"$TOP/scripts/tree.sh" checkout "$rev"
 		rm -f "$out/vtd-stamp"

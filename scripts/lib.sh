@@ -108,3 +108,14 @@ variant() {
 	esac
 }
 build_of() { echo "$BUILD/$1"; }
+# The config fragments of a variant, and the stamp a build of REV with them
+# leaves in its directory (vtd-stamp): equal stamps, the same kernel.
+frags_of() {
+	echo "$TOP/configs/vtd.config"
+	[ "$1" != series ] || [ ! -f "$TOP/configs/series.config" ] || echo "$TOP/configs/series.config"
+}
+build_stamp() {  # build_stamp VARIANT REV
+	local f
+	mapfile -t f < <(frags_of "$1")
+	echo "$2 $(cat "${f[@]}" | md5sum | cut -d' ' -f1)"
+}
