@@ -88,6 +88,13 @@ run_guest_bg() {
 	done
 }
 
+# guest_results LOG: the guest's step results (its TAP; "guest-finished"
+# FAIL if it did not reach the end) and the VFIO selftest's cases (vfio:*).
+guest_results() {
+	python3 "$TOP/scripts/vtdlog.py" tap "$1"
+	python3 "$TOP/scripts/vtdlog.py" kselftest "$1" | sed 's/\t/\tvfio:/'
+}
+
 # report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
 # On the series kernel nothing may be skipped: a step that skips there
 # (no events, no trace, no edu device, a selftest case) checked nothing.
@@ -116,10 +123,9 @@ report_guest() {
 			result FAIL boot "$tag" "guest still running after $(timeout_of "$p")s, killed: $(python3 "$TOP/scripts/vtdlog.py" hang "$logf" | cut -c1-300): $logf"
 		fi
 		while IFS=$'\t' read -r st name det; do
-			[ "$st" = FAIL ] || continue
+			[ "$st" = FAIL ] && [ "$name" != guest-finished ] || continue
 			result "$st" "$name" "$tag" "$det"
-		done < <(python3 "$TOP/scripts/vtdlog.py" tap "$logf" | grep -v guest-finished
-			python3 "$TOP/scripts/vtdlog.py" kselftest "$logf" | sed 's/\t/\tvfio:/')
+		done < <(guest_results "$logf")
 		return
 	fi
 	while IFS=$'\t' read -r st name det; do
@@ -128,8 +134,7 @@ report_guest() {
 			st=FAIL det="skipped on the series kernel, so nothing was checked: $det"
 		fi
 		result "$st" "$name" "$tag" "$det"
-	done < <(python3 "$TOP/scripts/vtdlog.py" tap "$logf"
-		python3 "$TOP/scripts/vtdlog.py" kselftest "$logf" | sed 's/\t/\tvfio:/')
+	done < <(guest_results "$logf")
 	bad=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf")
 	if [ $finished = 0 ]; then
 		result FAIL boot "$tag" "the guest did not finish its steps (exit $rc): $logf"
