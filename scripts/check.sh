@@ -35,7 +35,7 @@ O=$BUILD/bisect
 OW=$BUILD/w1
 kmake() { make -s -C "$SRC" CC="ccache gcc" KBUILD_BUILD_TIMESTAMP=2000-01-01 "$@"; }
 # Warnings without line/column numbers or build paths, sorted, for comparing.
-norm() { sed -E -e "s|$SRC/||g" -e 's|^\.\./\.\./src/||' -e 's/:[0-9]+(:[0-9]+(-[0-9]+)?)?:/:/g' -e 's/line [0-9]+/line N/g' | sort; }
+norm() { sed -E -e "s|$SRC/||g" -e "s|$WORK/cocci-src/||g" -e 's|^\.\./\.\./src/||' -e 's/:[0-9]+(:[0-9]+(-[0-9]+)?)?:/:/g' -e 's/line [0-9]+/line N/g' | sort; }
 subject() { git -C "$TREE" log -1 --format=%s "$1"; }
 
 if [ "$n" = 0 ]; then
@@ -90,6 +90,80 @@ else
 	result FAIL checkpatch check "patch(es) ${bad[*]}: ${why_bad[0]}; see $CK/checkpatch-unjustified.txt and $cp_out"
 fi
 
+# --- sparse and coccicheck: base against the whole series ---------------------
+# Each *_of prints its findings, normalised, and fails (non-zero) when the
+# tool did not run to completion: a tool error is not "0 findings".
+sparse_of() {  # OUT: findings; OUT.info: what ran
+	local out=$1 raw=$1.raw wrap=$CK/sparse-wrap nobj nchk
+	# A wrapper records every file sparse is run on, and its exit status.
+	printf '#!/bin/sh\nsparse "$@"; rc=$?\nfor a; do f=$a; done\necho "$rc $f" >> "%s"\nexit $rc\n' "$out.files" > "$wrap"
+	chmod +x "$wrap"
+	rm -f "$OW"/drivers/iommu/intel/*.o "$out.files"
+	kmake O="$OW" C=2 CHECK="$wrap" drivers/iommu/intel/ > "$raw" 2>&1 || { echo "make C=2 failed" >&2; return 1; }
+	nobj=$(ls "$OW"/drivers/iommu/intel/*.o | grep -vc 'built-in' || true)
+	nchk=$(grep -c '^0 ' "$out.files" 2>/dev/null || true)
+	if grep -qv '^0 ' "$out.files" 2>/dev/null || grep -qE '(^|: )(error|fatal):|too many errors' "$raw"; then
+		echo "sparse failed or reported errors of its own: $(grep -E '(error|fatal):' "$raw" | head -n 1)" >&2
+		return 1
+	fi
+	if [ "$nchk" = 0 ] || [ "$nchk" -lt "$nobj" ]; then
+		echo "sparse checked $nchk files for $nobj objects" >&2
+		return 1
+	fi
+	grep -E 'warning:' "$raw" | norm > "$out" || true
+	echo "sparse $(sparse --version 2>/dev/null || echo '?') checked $nchk files" > "$out.info"
+}
+cocci_of() {  # OUT: findings, "SCRIPT<TAB>finding"; OUT.info: how many scripts ran
+	local out=$1 raw=$1.raw rc=0 ran skipped total
+	local src=${CSRC:-$SRC}
+	total=$(find "$src/scripts/coccinelle" -name '*.cocci' | wc -l)
+	# In the source tree: with O= its --dir would name the object directory
+	# and spatch would silently check nothing. V=1 names each script.
+	make -s -C "$src" coccicheck V=1 MODE=report M=drivers/iommu/intel J="${CJ:-$NPROC}" > "$raw" 2>&1 || rc=$?
+	ran=$(grep -c '^Processing .*\.cocci' "$raw" || true)
+	skipped=$(grep -c '^Skipping coccinelle SmPL patch' "$raw" || true)
+	if [ $rc != 0 ] || grep -q 'coccicheck failed\|No OCaml compiler\|Python error\|^Fatal error' "$raw"; then
+		echo "coccicheck did not run to completion (exit $rc) after $ran of $total scripts: $(grep -m1 -i 'error\|failed' "$raw")" >&2
+		return 1
+	fi
+	if [ "$ran" != "$total" ] || [ "$skipped" != 0 ]; then
+		echo "coccicheck ran $ran of $total scripts ($skipped skipped for the spatch version)" >&2
+		return 1
+	fi
+	awk '/^Processing .*\.cocci/ {s = $2} /^[^ ]+\.[ch]:[0-9]+/ {print s "\t" $0}' "$raw" | norm > "$out"
+	echo "$ran of $total scripts ran, spatch $(spatch --version | awk 'NR == 1 {print $3}')" > "$out.info"
+}
+compare() {  # compare NAME FUNC: run at the base (cached) and at the series
+	# The cache names carry the method's version (bump it when *_of
+	# changes), the config and the tool's version.
+	local name=$1 fn=$2 bf new sf
+	read -r bf sf < <(result_files "$name")
+	if [ ! -f "$bf" ]; then
+		"$TOP/scripts/tree.sh" checkout "$base"
+		kmake O="$OW" olddefconfig >/dev/null
+		if ! $fn "$bf.tmp" 2> "$bf.tmp.err"; then
+			result FAIL "$name" check "at the base: $(head -c 200 "$bf.tmp.err"); see $bf.tmp.raw"
+			return 0
+		fi
+		mv "$bf.tmp.info" "$bf.info"; mv "$bf.tmp" "$bf"
+	fi
+	if [ ! -f "$sf" ]; then
+		"$TOP/scripts/tree.sh" checkout "$rev"
+		kmake O="$OW" olddefconfig >/dev/null
+		if ! $fn "$sf.tmp" 2> "$sf.tmp.err"; then
+			result FAIL "$name" check "with the series: $(head -c 200 "$sf.tmp.err"); see $sf.tmp.raw"
+			return 0
+		fi
+		mv "$sf.tmp.info" "$sf.info"; mv "$sf.tmp" "$sf"
+	fi
+	new=$(comm -13 "$bf" "$sf")
+	if [ -z "$new" ]; then
+		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base$(awk -F'\t' 'NF > 1 {n[$1]++} END {for (s in n) printf ", %s %d", s, n[s]}' "$bf"); $(wc -l < "$sf") with the series); $(cat "$sf.info")"
+	else
+		echo "$new" > "$CK/$name-new.txt"
+		result FAIL "$name" check "$(echo "$new" | wc -l) new: $(echo "$new" | head -n 1 | cut -c1-100); see $CK/$name-new.txt"
+	fi
+}
 # --- per-patch builds (bisect) and W=1 ----------------------------------------
 # Each patch is built in the series' own output directory when there is
 # one, so only what the patch changes recompiles (a separate directory
@@ -214,85 +288,49 @@ bisect() {
 		result SKIP w1 check "not every patch built"
 	fi
 }
+# The files compare() keeps a tool's findings in, at the base and with the
+# series (base in the cache, series in the work tree).
+result_files() {  # NAME -> "BASE-FILE SERIES-FILE"
+	local tv
+	tv=$( { sparse --version 2>/dev/null || true; spatch --version 2>/dev/null | sed -n 1p; } | md5sum | cut -c1-8)
+	echo "$BCK/$1-v3-base-${base:0:12}-$cfgsum-$tv.txt" \
+		"$CK/$1-v3-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum-$tv.txt"
+}
+# coccicheck reads only sources: it runs beside the per-patch builds, in a
+# worktree of its own, on one CPU (the builds leave one idle while make
+# walks the tree and links). compare() below then finds its results; if
+# this failed, compare() runs it again and reports why.
+cocci_early() {
+	local wt=$WORK/cocci-src f c
+	if [ ! -f "$wt/Makefile" ]; then
+		rm -rf "$wt"
+		git -C "$TREE" worktree prune
+		git -C "$TREE" worktree add -q --detach "$wt" "$base" || return 1
+	fi
+	read -r -a f < <(result_files coccicheck)
+	for c in "$base:${f[0]}" "$rev:${f[1]}"; do
+		[ ! -f "${c#*:}" ] || continue
+		git -C "$wt" checkout -q -f --detach "${c%%:*}" && git -C "$wt" clean -q -fd || return 1
+		CSRC=$wt CJ=1 cocci_of "${c#*:}.tmp" 2> "${c#*:}.tmp.err" || return 1
+		mv "${c#*:}.tmp.info" "${c#*:}.info"
+		mv "${c#*:}.tmp" "${c#*:}"
+	done
+}
+cocci_pid=""
+if [ -z "${NO_EARLY_COCCI:-}" ]; then
+	log "coccicheck, in the background beside the per-patch builds ..."
+	cocci_early > "$CK/cocci-early.log" 2>&1 &
+	cocci_pid=$!
+fi
 step "bisect: build every patch" bisect
 [ "$STEP_RC" = 0 ] || result FAIL bisect check "the bisect step itself failed (exit $STEP_RC), e.g. a checkout: see the log above"
 
-# --- sparse and coccicheck: base against the whole series ---------------------
-# Each *_of prints its findings, normalised, and fails (non-zero) when the
-# tool did not run to completion: a tool error is not "0 findings".
-sparse_of() {  # OUT: findings; OUT.info: what ran
-	local out=$1 raw=$1.raw wrap=$CK/sparse-wrap nobj nchk
-	# A wrapper records every file sparse is run on, and its exit status.
-	printf '#!/bin/sh\nsparse "$@"; rc=$?\nfor a; do f=$a; done\necho "$rc $f" >> "%s"\nexit $rc\n' "$out.files" > "$wrap"
-	chmod +x "$wrap"
-	rm -f "$OW"/drivers/iommu/intel/*.o "$out.files"
-	kmake O="$OW" C=2 CHECK="$wrap" drivers/iommu/intel/ > "$raw" 2>&1 || { echo "make C=2 failed" >&2; return 1; }
-	nobj=$(ls "$OW"/drivers/iommu/intel/*.o | grep -vc 'built-in' || true)
-	nchk=$(grep -c '^0 ' "$out.files" 2>/dev/null || true)
-	if grep -qv '^0 ' "$out.files" 2>/dev/null || grep -qE '(^|: )(error|fatal):|too many errors' "$raw"; then
-		echo "sparse failed or reported errors of its own: $(grep -E '(error|fatal):' "$raw" | head -n 1)" >&2
-		return 1
-	fi
-	if [ "$nchk" = 0 ] || [ "$nchk" -lt "$nobj" ]; then
-		echo "sparse checked $nchk files for $nobj objects" >&2
-		return 1
-	fi
-	grep -E 'warning:' "$raw" | norm > "$out" || true
-	echo "sparse $(sparse --version 2>/dev/null || echo '?') checked $nchk files" > "$out.info"
-}
-cocci_of() {  # OUT: findings, "SCRIPT<TAB>finding"; OUT.info: how many scripts ran
-	local out=$1 raw=$1.raw rc=0 ran skipped total
-	total=$(find "$SRC/scripts/coccinelle" -name '*.cocci' | wc -l)
-	# In the source tree: with O= its --dir would name the object directory
-	# and spatch would silently check nothing. V=1 names each script.
-	make -s -C "$SRC" coccicheck V=1 MODE=report M=drivers/iommu/intel J="$NPROC" > "$raw" 2>&1 || rc=$?
-	ran=$(grep -c '^Processing .*\.cocci' "$raw" || true)
-	skipped=$(grep -c '^Skipping coccinelle SmPL patch' "$raw" || true)
-	if [ $rc != 0 ] || grep -q 'coccicheck failed\|No OCaml compiler\|Python error\|^Fatal error' "$raw"; then
-		echo "coccicheck did not run to completion (exit $rc) after $ran of $total scripts: $(grep -m1 -i 'error\|failed' "$raw")" >&2
-		return 1
-	fi
-	if [ "$ran" != "$total" ] || [ "$skipped" != 0 ]; then
-		echo "coccicheck ran $ran of $total scripts ($skipped skipped for the spatch version)" >&2
-		return 1
-	fi
-	awk '/^Processing .*\.cocci/ {s = $2} /^[^ ]+\.[ch]:[0-9]+/ {print s "\t" $0}' "$raw" | norm > "$out"
-	echo "$ran of $total scripts ran, spatch $(spatch --version | awk 'NR == 1 {print $3}')" > "$out.info"
-}
-compare() {  # compare NAME FUNC: run at the base (cached) and at the series
-	# The cache names carry the method's version (bump it when *_of
-	# changes), the config and the tool's version.
-	local name=$1 fn=$2 tv bf new sf
-	tv=$( { sparse --version 2>/dev/null || true; spatch --version 2>/dev/null | sed -n 1p; } | md5sum | cut -c1-8)
-	bf=$BCK/$name-v3-base-${base:0:12}-$cfgsum-$tv.txt
-	sf=$CK/$name-v3-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum-$tv.txt
-	if [ ! -f "$bf" ]; then
-		"$TOP/scripts/tree.sh" checkout "$base"
-		kmake O="$OW" olddefconfig >/dev/null
-		if ! $fn "$bf.tmp" 2> "$bf.tmp.err"; then
-			result FAIL "$name" check "at the base: $(head -c 200 "$bf.tmp.err"); see $bf.tmp.raw"
-			return 0
-		fi
-		mv "$bf.tmp.info" "$bf.info"; mv "$bf.tmp" "$bf"
-	fi
-	if [ ! -f "$sf" ]; then
-		"$TOP/scripts/tree.sh" checkout "$rev"
-		kmake O="$OW" olddefconfig >/dev/null
-		if ! $fn "$sf.tmp" 2> "$sf.tmp.err"; then
-			result FAIL "$name" check "with the series: $(head -c 200 "$sf.tmp.err"); see $sf.tmp.raw"
-			return 0
-		fi
-		mv "$sf.tmp.info" "$sf.info"; mv "$sf.tmp" "$sf"
-	fi
-	new=$(comm -13 "$bf" "$sf")
-	if [ -z "$new" ]; then
-		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base$(awk -F'\t' 'NF > 1 {n[$1]++} END {for (s in n) printf ", %s %d", s, n[s]}' "$bf"); $(wc -l < "$sf") with the series); $(cat "$sf.info")"
-	else
-		echo "$new" > "$CK/$name-new.txt"
-		result FAIL "$name" check "$(echo "$new" | wc -l) new: $(echo "$new" | head -n 1 | cut -c1-100); see $CK/$name-new.txt"
-	fi
-}
 step sparse compare sparse sparse_of
 [ "$STEP_RC" = 0 ] || result FAIL sparse check "the sparse step itself failed (exit $STEP_RC): see the log above"
+if [ -n "$cocci_pid" ]; then
+	s0=$(date +%s)
+	wait "$cocci_pid" || log "coccicheck in the background failed: $(tail -n 1 "$CK/cocci-early.log"); again in the tree"
+	log "coccicheck in the background: waited $(( $(date +%s) - s0 ))s for it"
+fi
 step coccicheck compare coccicheck cocci_of
 [ "$STEP_RC" = 0 ] || result FAIL coccicheck check "the coccicheck step itself failed (exit $STEP_RC): see the log above"

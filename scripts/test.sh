@@ -29,6 +29,11 @@ trap finish EXIT
 var=$(variant)
 PROFILES=${PROFILES:-$PROFILES_ALL}
 # Profiles whose workload counts are compared against stock 6.1.
+# The boot-time suite that drives the emulated IOMMU into queue errors
+# (patch 2) runs in the first profile (128-bit descriptors) and again here
+# (scalable mode, 256-bit descriptors).
+IQE_SUITE=intel_iommu_qi_errors
+IQE_SM_PROFILE=${IQE_SM_PROFILE:-sm-fl}
 COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 
 # The guest steps of each profile.
@@ -68,7 +73,7 @@ run_guest() {
 
 # A mutant guest whose disk breaks stops printing: a minute of silence
 # ends it, while a slow one that still prints gets five.
-run_guest_short() { GUEST_TIMEOUT=300 GUEST_IDLE=60 run_guest "$@"; }
+env_short() { GUEST_TIMEOUT=300 GUEST_IDLE=60 "$@"; }
 # A background guest waits for one of BG_SLOTS slots: on 2 CPUs, more than
 # three guests dumping their traces at once starve the foreground guest
 # (five VFIO guests and sm-fl-ats once made it miss 300 s).
@@ -200,23 +205,34 @@ report_guest() {
 	fi
 }
 
-kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
-	local logf=$1 json=$LOGS/kunit.json want=0 prc=0
-	rm -f "$json"
-	grep -q '^CONFIG_INTEL_IOMMU_CACHE_KUNIT_TEST=y' "$BUILD/$var/.config" 2>/dev/null && want=1
+# kunit_json LOG JSON: kunit.py parse of LOG's KUnit lines into JSON (and
+# JSON's .console and .txt); its exit code, or 255 when LOG has no KTAP.
+kunit_json() {
+	local console=${2%.json}.console
+	rm -f "$2"
 	# QEMU's trace records, and what other tasks print meanwhile, are
 	# taken out of the console lines first (vtdlog.py kunit-console).
-	python3 "$TOP/scripts/vtdlog.py" kunit-console "$logf" > "$LOGS/kunit.console"
-	if ! grep -q 'KTAP version\|TAP version 14' "$LOGS/kunit.console"; then
+	python3 "$TOP/scripts/vtdlog.py" kunit-console "$1" > "$console"
+	grep -q 'KTAP version\|TAP version 14' "$console" || return 255
+	python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$2" < "$console" > "${2%.json}.txt" 2>&1
+}
+
+# kunit_results LOG [TAG]: the cases of the boot-time KUnit run in LOG,
+# each a result line tagged TAG (the variant by default).
+kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
+	local logf=$1 tag=${2:-$var} want=0 prc=0 json=$LOGS/kunit${2:+-$2}.json
+	rm -f "$json"
+	grep -q '^CONFIG_INTEL_IOMMU_CACHE_KUNIT_TEST=y' "$BUILD/$var/.config" 2>/dev/null && want=1
+	kunit_json "$logf" "$json" || prc=$?
+	if [ $prc = 255 ]; then
 		if [ $want = 1 ]; then
-			result FAIL kunit "$var" "the kernel's config enables the KUnit suite, but the boot log has no KTAP"
+			result FAIL kunit "$tag" "the kernel's config enables the KUnit suite, but the boot log has no KTAP"
 		else
-			result SKIP kunit "$var" "this kernel has no KUnit suite (stock 6.1)"
+			result SKIP kunit "$tag" "this kernel has no KUnit suite (stock 6.1)"
 		fi
 		return
 	fi
-	python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$json" < "$LOGS/kunit.console" > "$LOGS/kunit.txt" 2>&1 || prc=$?
-	python3 - "$json" "$prc" <<'PY' | while IFS=$'\t' read -r st n det; do result "$st" "$n" "$var" "$det"; done
+	python3 - "$json" "$prc" <<'PY' | while IFS=$'\t' read -r st n det; do result "$st" "$n" "$tag" "$det"; done
 import json, sys
 prc = int(sys.argv[2])
 try:
@@ -247,6 +263,16 @@ elif (prc == 0) != (fails == 0):
 else:
     print('PASS\tkunit\t%d cases parsed by kunit.py parse (exit %d), %d failed' % (n, prc, fails))
 PY
+}
+
+# The invalidation queue error suite (patch 2) on a VT-d unit, from the
+# JSON of kunit_results: every batch with an invalid descriptor (sizes 1,
+# 2 and 16, the invalid one at each position) must have run and passed.
+# A suite that was skipped (no IOMMU, one CPU) or missing is a FAIL here.
+iqe_matrix() {  # JSON TAG
+	python3 "$TOP/scripts/vtdlog.py" iqe-matrix "$1" | while IFS=$'\t' read -r st det; do
+		result "$st" iqe-matrix "$2" "$det"
+	done
 }
 
 compare_counts() {  # series vs stock on the fixed workload, both booted in this run
@@ -295,10 +321,13 @@ compare_counts() {  # series vs stock on the fixed workload, both booted in this
 # it changes recompile, and its bzImage is kept in $BUILD/mutant-NAME; the
 # series is built back after the last one. A copy of the build directory
 # would not do: kbuild rebuilds all of it.
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb}
+#   iqe-first-only         qi_check_fault() as in 6.1 (patch 1 reverted):
+#                          the queue error suite on legacy must fail
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only}
 mutant_guests() {  # NAME -> the profiles its kernel boots
 	case $1 in
 	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
+	iqe-first-only) echo legacy ;;
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
 }
@@ -338,7 +367,8 @@ build_mutants() {
 		step "build the mutant kernel $m" build_mutant "$m"
 		[ "$STEP_RC" = 0 ] || { rc=1; touch "$BUILD/mutant-$m.failed"; }
 	done
-	if [ -f "$BUILD/mutant.rebuilt" ] || [ $rc != 0 ]; then
+	# The stock build that follows ends with the series built back.
+	if { [ -f "$BUILD/mutant.rebuilt" ] || [ $rc != 0 ]; } && [ -n "${NO_STOCK:-}" ]; then
 		step "build the series back" "$TOP/scripts/build.sh" series
 		[ "$STEP_RC" = 0 ] || result FAIL build series "building the series back after the mutants failed: see the log above"
 	fi
@@ -376,6 +406,18 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 # translation ("virtio: zero sized buffers are not allowed", "Guest says
 # index N is available"), and the guest's I/O then never completes.
 VIRTIO_BROKEN='qemu-system-x86_64: (virtio: .*|Guest says index .*)$'
+# The queue error suite on a kernel without the fix: it must run and fail.
+report_mutant_iqe() {
+	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json out
+	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
+	out=$(python3 "$TOP/scripts/vtdlog.py" iqe-matrix "$json")
+	case $out in
+	FAIL*failed:*) result PASS control:mutant-iqe "$p,$m" "tripped: ${out#FAIL$'\t'}" ;;
+	FAIL*) result FAIL control:mutant-iqe "$p,$m" "the suite did not run on the mutant: ${out#FAIL$'\t'}" ;;
+	*) result FAIL control:mutant-iqe "$p,$m" "the queue error suite passed on a kernel without the fix: ${out#*$'\t'}" ;;
+	esac
+}
+
 report_mutant_dio() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken
 	rc=$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null || echo none)
@@ -462,6 +504,13 @@ if [ "$mode" != check ]; then
 				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")"
 				report_guest "$var" "$p" "$(steps_of "$p")"
 				kunit_results "$LOGS/$var/$p.log"
+				[ "$var" != series ] || iqe_matrix "$LOGS/kunit.json" "$var,$p"
+			elif [ "$var" = series ] && [ "$p" = "$IQE_SM_PROFILE" ]; then
+				# The queue error suite again with 256-bit descriptors.
+				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")" "kunit.filter_glob=$IQE_SUITE"
+				report_guest "$var" "$p" "$(steps_of "$p")"
+				kunit_results "$LOGS/$var/$p.log" "$var,$p"
+				iqe_matrix "$LOGS/kunit-$var,$p.json" "$var,$p"
 			else
 				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")" kunit.enable=0
 				report_guest "$var" "$p" "$(steps_of "$p")"
@@ -479,14 +528,19 @@ if [ "$mode" != check ]; then
 				result FAIL control:mutant "$m" "the mutant kernel did not build: see the log above"
 				continue
 			fi
+			# All in the background: a mutant guest mostly waits (for
+			# the edu device, or for a minute of silence on a broken
+			# disk) while stock builds.
 			for p in $(mutant_guests "$m"); do
-				case $p in
-				vfio*) log "boot mutant-$m/$p (in the background, 40-cycle oracle)"
-					ORACLE=40 run_guest_bg "mutant-$m" "$p" boot,vfio kunit.enable=0 &
-					bg+=("mutant-$m:$p") ;;
-				*) step "boot mutant-$m/$p" run_guest_short "mutant-$m" "$p" boot,dio kunit.enable=0
-					report_mutant_dio "$m" "$p" ;;
+				case $m,$p in
+				*,vfio*) log "boot mutant-$m/$p (in the background, 40-cycle oracle)"
+					ORACLE=40 run_guest_bg "mutant-$m" "$p" boot,vfio kunit.enable=0 & ;;
+				iqe-*) log "boot mutant-$m/$p (in the background, the queue error suite only)"
+					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
+				*) log "boot mutant-$m/$p (in the background, dio)"
+					env_short run_guest_bg "mutant-$m" "$p" boot,dio kunit.enable=0 & ;;
 				esac
+				bg+=("mutant-$m:$p")
 			done
 		done
 	fi
@@ -515,7 +569,9 @@ if [ "$mode" != check ]; then
 		log "background guests done in $(( $(date +%s) - s0 ))s"
 		for g in "${bg[@]}"; do
 			case $g in
-			mutant-*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
+			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
+			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
+			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
 			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;
 			esac
 		done

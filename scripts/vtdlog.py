@@ -16,6 +16,8 @@
   vtdlog.py count LOG EVENT     how many EVENTs real devices produced
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
                                 in QEMU's raw PASID-based IOTLB descriptors
+  vtdlog.py iqe-matrix JSON     the queue error suite's batches (kunit.py
+                                parse JSON, its .console beside it)
 
 Standard library only. Output is tab-separated where other scripts read it.
 """
@@ -354,15 +356,25 @@ def faults(path):
         lines of the same caller up to its "---[ end trace", is skipped;
       - the selftest "vtd-expect: DMAR FAULT dev D addr A count N test T"
         allows exactly N fault reports for device D at address A before
-        the result line of its test T.
+        the result line of its test T;
+      - the KUnit suite intel_iommu_qi_errors provokes Invalidation Queue
+        Errors on purpose: from its "# Subtest:" line to its result line,
+        IQE reports (and only those) are its own.
     Anything else is reported, and so is an announced report that never
     came, or came a different number of times."""
     out = []
     warns = []   # {'case', 'fn', 'caller', 'open', 'used'}
     dmars = []   # {'dev', 'addr', 'count', 'open', 'seen'}
     skipping = None
+    in_iqe_suite = False
     for line in console(path):
         caller, text = printk_split(line)
+        if re.match(r'\s*# Subtest: %s\s*$' % IQE_SUITE, text):
+            in_iqe_suite = True
+        elif re.match(r'\s*(?:not )?ok \d+ (?:- )?%s\s*$' % IQE_SUITE, text):
+            in_iqe_suite = False
+        if in_iqe_suite and 'Invalidation Queue Error' in text:
+            continue
         if skipping is not None:
             if caller == skipping[0]:
                 if '---[ end trace' in text:
@@ -934,6 +946,98 @@ def hang(path):
         parts.append('locks: %s' % ('; '.join(holders[:4]) or 'none held'))
     return '; '.join(parts)
 
+IQE_SUITE = 'intel_iommu_qi_errors'
+IQE_CASE = re.compile(r'^(\d+), invalid at (\d+)$')
+
+
+def iqe_reasons(console):
+    """Why each failed case of the queue error suite failed, from the
+    KUnit lines: {case name: set of 'hung' / 'early' / 'other'}."""
+    why, pending = {}, set()
+    try:
+        text = open(console, errors='replace').read().splitlines()
+    except OSError:
+        return why
+    for line in (printk_split(t)[1] for t in text):
+        if 'did not return within' in line:
+            pending.add('hung')
+        elif 'had not run when the submission returned' in line:
+            pending.add('early')
+        elif 'EXPECTATION FAILED' in line or 'ASSERTION FAILED' in line:
+            pending.add('other')
+        m = re.search(r'\b(?:not )?ok \d+ (?:- )?(.*)$', line)
+        if m:
+            if line.lstrip().startswith('not ok') and pending:
+                why[m.group(1).strip()] = set(pending)
+            pending = set()
+    for r in why.values():
+        if r - {'other'}:
+            r.discard('other')
+    return why
+
+
+def iqe_matrix(path):
+    """(status, detail) for the queue error suite in a kunit.py JSON: every
+    batch with an invalid descriptor ran and passed, or what did not."""
+    import json
+    try:
+        doc = json.load(open(path))
+    except (OSError, ValueError) as e:
+        return 'FAIL', 'no KUnit results to read (%s)' % e
+
+    def find(g):
+        if g.get('name') == IQE_SUITE:
+            return g
+        for s in g.get('sub_groups', []):
+            r = find(s)
+            if r:
+                return r
+        return None
+    suite = find(doc)
+    if not suite:
+        return 'FAIL', 'the KUnit output has no %s suite' % IQE_SUITE
+    cases = []
+
+    def walk(g):
+        cases.extend(g.get('test_cases', []))
+        for s in g.get('sub_groups', []):
+            walk(s)
+    walk(suite)
+    bad_cases = [(c, IQE_CASE.match(c['name'])) for c in cases]
+    bad_cases = [(c, m) for c, m in bad_cases if m]
+    valid = [c for c in cases if not IQE_CASE.match(c['name'])]
+    skipped = [c['name'] for c in cases if c['status'] == 'SKIP']
+    if skipped:
+        return 'FAIL', '%d of %d cases skipped (%s): nothing was submitted' % (
+            len(skipped), len(cases), skipped[0])
+    sizes = collections.OrderedDict()
+    for c, m in bad_cases:
+        sizes.setdefault(int(m.group(1)), []).append(int(m.group(2)))
+    want = {n: list(range(n)) for n in (1, 2, 16)}
+    if {n: sorted(p) for n, p in sizes.items()} != want:
+        return 'FAIL', 'the suite did not cover every position of batches of 1, 2 and 16: %s' % (
+            dict(sizes) or 'no batch with an invalid descriptor')
+    failed = [c['name'] for c, _ in bad_cases if c['status'] != 'PASS']
+    vfailed = [c['name'] for c in valid if c['status'] != 'PASS']
+    shape = 'sizes 1, 2, 16 x every position'
+    if not failed and not vfailed:
+        return 'PASS', ('%d of %d batches with an invalid descriptor (%s) returned -EINVAL with '
+                        'every valid descriptor run and the queue working; %d all-valid batches passed'
+                        % (len(bad_cases), len(bad_cases), shape, len(valid)))
+    why = iqe_reasons(path[:-len('.json')] + '.console' if path.endswith('.json') else path)
+    kinds = collections.defaultdict(list)
+    for name in failed:
+        for r in sorted(why.get(name, {'unknown'})):
+            kinds[r].append(name.replace(', invalid at ', '@'))
+    label = {'hung': 'hung (IQE left set; rescued by the test)',
+             'early': 'returned before the valid descriptors behind ran',
+             'other': 'another expectation', 'unknown': 'no reason found'}
+    parts = ['%s: %s' % (label[k], ' '.join(v)) for k, v in sorted(kinds.items())]
+    if vfailed:
+        parts.append('all-valid batches failed: %s' % ', '.join(vfailed))
+    return 'FAIL', 'failed: %d of %d batches with an invalid descriptor; %s' % (
+        len(failed), len(bad_cases), '; '.join(parts))
+
 
 def verdict(bad, summary, what='problems'):
     """Print a check's verdict for test.sh, which reads the first two
@@ -1017,6 +1121,8 @@ def main():
     elif cmd == 'count':
         evs, _ = real_events(path)
         print(sum(1 for e in evs if e[0] == sys.argv[3]))
+    elif cmd == 'iqe-matrix':
+        print('%s\t%s' % iqe_matrix(path))
     elif cmd == 'raw':
         n = int(sys.argv[3]) if len(sys.argv) > 3 else 10
         for _, _, line in events(path)[:n]:

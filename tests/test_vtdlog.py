@@ -247,6 +247,52 @@ class Batching(unittest.TestCase):
         c = collections.Counter()
         self.assertEqual({st for st, _, _ in vtdlog.batching(c, c)}, {'FAIL'})
 
+class IqeMatrix(unittest.TestCase):
+    def test_the_real_matrix_passes(self):
+        """iqe-matrix: the series' 19 batches with an invalid descriptor all recovered"""
+        st, det = vtdlog.iqe_matrix(fx('iqe-real.json'))
+        self.assertEqual(st, 'PASS', det)
+        self.assertIn('19 of 19 batches', det)
+
+    def test_the_kernel_without_the_fix_fails(self):
+        """iqe-matrix: tripped by the real run of the kernel without the fix (hung and early batches)"""
+        st, det = vtdlog.iqe_matrix(fx('iqe-mutant.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('failed: 18 of 19', det)
+        self.assertIn('hung (IQE left set; rescued by the test): 2@1 16@1', det)
+        self.assertIn('returned before the valid descriptors behind ran: 2@0 16@0', det)
+
+    def test_a_skipped_case_fails(self):
+        """iqe-matrix: tripped by a case that was skipped (nothing submitted)"""
+        st, det = vtdlog.iqe_matrix(fx('iqe-skipped.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('skipped', det)
+
+    def test_a_missing_position_fails(self):
+        """iqe-matrix: tripped by a batch position that did not run"""
+        st, det = vtdlog.iqe_matrix(fx('iqe-missing.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('did not cover every position', det)
+
+    def test_no_suite_fails(self):
+        """iqe-matrix: a run without the suite, or no results at all, is a FAIL"""
+        self.assertEqual(vtdlog.iqe_matrix(fx('no-such.json'))[0], 'FAIL')
+
+    def test_queue_errors_inside_the_suite_are_its_own(self):
+        """faults: the suite's own IQE reports are allowed inside it, and only there"""
+        inside = list(vtdlog.lines(fx('iqe-faults.log')))
+        self.assertTrue(any('Invalidation Queue Error' in l for l in inside))
+        self.assertEqual(vtdlog.faults(fx('iqe-faults.log')), [])
+        import tempfile
+        outside = [l for l in inside if 'intel_iommu_qi_errors' not in l]
+        f = tempfile.NamedTemporaryFile('w', suffix='.log', delete=False)
+        f.write('\n'.join(outside) + '\n')
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        path = f.name
+        self.assertIn('QI error', [w for w, _ in vtdlog.faults(path)])
+
+
 
 if __name__ == '__main__':
     unittest.main()
