@@ -136,26 +136,19 @@ cocci_of() {  # OUT: findings, "SCRIPT<TAB>finding"; OUT.info: how many scripts 
 compare() {  # compare NAME FUNC: run at the base (cached) and at the series
 	# The cache names carry the method's version (bump it when *_of
 	# changes), the config and the tool's version.
-	local name=$1 fn=$2 bf new sf
+	local name=$1 fn=$2 bf new sf c r f what
 	read -r bf sf < <(result_files "$name")
-	if [ ! -f "$bf" ]; then
-		"$TOP/scripts/tree.sh" checkout "$base"
+	for c in "$base|$bf|at the base" "$rev|$sf|with the series"; do
+		IFS='|' read -r r f what <<< "$c"
+		[ ! -f "$f" ] || continue
+		"$TOP/scripts/tree.sh" checkout "$r"
 		kmake O="$OW" olddefconfig >/dev/null
-		if ! $fn "$bf.tmp" 2> "$bf.tmp.err"; then
-			result FAIL "$name" check "at the base: $(head -c 200 "$bf.tmp.err"); see $bf.tmp.raw"
+		if ! $fn "$f.tmp" 2> "$f.tmp.err"; then
+			result FAIL "$name" check "$what: $(head -c 200 "$f.tmp.err"); see $f.tmp.raw"
 			return 0
 		fi
-		mv "$bf.tmp.info" "$bf.info"; mv "$bf.tmp" "$bf"
-	fi
-	if [ ! -f "$sf" ]; then
-		"$TOP/scripts/tree.sh" checkout "$rev"
-		kmake O="$OW" olddefconfig >/dev/null
-		if ! $fn "$sf.tmp" 2> "$sf.tmp.err"; then
-			result FAIL "$name" check "with the series: $(head -c 200 "$sf.tmp.err"); see $sf.tmp.raw"
-			return 0
-		fi
-		mv "$sf.tmp.info" "$sf.info"; mv "$sf.tmp" "$sf"
-	fi
+		mv "$f.tmp.info" "$f.info"; mv "$f.tmp" "$f"
+	done
 	new=$(comm -13 "$bf" "$sf")
 	if [ -z "$new" ]; then
 		result PASS "$name" check "drivers/iommu/intel: no new finding ($(wc -l < "$bf") at base$(awk -F'\t' 'NF > 1 {n[$1]++} END {for (s in n) printf ", %s %d", s, n[s]}' "$bf"); $(wc -l < "$sf") with the series); $(cat "$sf.info")"
@@ -302,7 +295,8 @@ result_files() {  # NAME -> "BASE-FILE SERIES-FILE"
 # this failed, compare() runs it again and reports why.
 cocci_early() {
 	local wt=$WORK/cocci-src f c
-	if [ ! -f "$wt/Makefile" ]; then
+	# (A worktree of an earlier work/linux, since made anew, is remade.)
+	if [ ! -f "$wt/Makefile" ] || ! git -C "$wt" rev-parse -q --verify "$base^{commit}" >/dev/null 2>&1; then
 		rm -rf "$wt"
 		git -C "$TREE" worktree prune
 		git -C "$TREE" worktree add -q --detach "$wt" "$base" || return 1
