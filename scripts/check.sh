@@ -31,7 +31,6 @@ if [ "$n" -lt "${listed:-0}" ]; then
 else
 	result PASS series check "$n commits since the base, $listed listed in patches/series$([ "$rev" != "$(git -C "$TREE" rev-parse HEAD)" ] && echo "; uncommitted changes built and checked as a whole, not as a patch")"
 fi
-O=$BUILD/bisect
 OW=$BUILD/w1
 kmake() { make -s -C "$SRC" CC="ccache gcc" KBUILD_BUILD_TIMESTAMP=2000-01-01 "$@"; }
 # Warnings without line/column numbers or build paths, sorted, for comparing.
@@ -158,12 +157,27 @@ compare() {  # compare NAME FUNC: run at the base (cached) and at the series
 	fi
 }
 # --- per-patch builds (bisect) and W=1 ----------------------------------------
-# Each patch is built in the series' own output directory when there is
-# one, so only what the patch changes recompiles (a separate directory
-# would start with a whole kernel build); the series is built back after.
 # W=1 runs on drivers/iommu/intel in a directory of its own ($OW), since
 # W=1 objects would make the next plain build recompile them.
-if [ -f "$BUILD/series/.config" ]; then O=$BUILD/series; fi
+#
+# Two ways to build a patch:
+# - Linked from the series' build (the usual one). A patch whose tree
+#   differs from the series' only in drivers/iommu/intel/ and in files the
+#   build does not read, with a config that differs only in options nothing
+#   outside drivers/iommu/intel/ names, makes a kernel whose every other
+#   object is the series build's own. Such a patch is built by compiling
+#   drivers/iommu/intel/ (the W=1 compile, which had to run anyway) and
+#   linking vmlinux the way kbuild does (ld -r of the archive, modpost,
+#   ld with the kernel's linker script) from those objects and the series'
+#   others, without the kallsyms passes. About 25 s a patch on a cold
+#   cache instead of 50 s for make vmlinux, whose tree walk and three
+#   links are most of it; and a config of its own (an option a later
+#   patch adds is off) re-preprocessed the whole kernel in ccache.
+# - make vmlinux in the series' own output directory (any other patch), so
+#   only what the patch changes recompiles; the series is built back after.
+SO=$BUILD/series
+O=$SO
+LK=$OW/vtd-link
 series_cfg=$CK/series.config
 prep_config() {  # the series' .config, with options a patch does not know yet dropped
 	mkdir -p "$1"
@@ -175,35 +189,128 @@ prep_config() {  # the series' .config, with options a patch does not know yet d
 	fi
 	kmake O="$1" olddefconfig >/dev/null
 }
-w1_of() {  # warnings W=1 prints for drivers/iommu/intel at the checked-out commit
-	rm -f "$OW"/drivers/iommu/intel/*.o
-	kmake O="$OW" W=1 drivers/iommu/intel/ 2>&1 | grep -E 'warning:' | norm || true
+# W=1 warnings of drivers/iommu/intel at the checked-out commit, normalised,
+# to OUT; fails if it does not compile (the log is OUT.log). Every object
+# is compiled again (through ccache) so that every warning is printed.
+w1_of() {  # w1_of OUT [JOBS]
+	rm -f "$OW"/drivers/iommu/intel/*.o "$OW"/drivers/iommu/intel/built-in.a
+	if ! kmake O="$OW" W=1 -j"${2:-1}" drivers/iommu/intel/ > "$1.log" 2>&1; then
+		grep -E 'error|Error' "$1.log" | head -n 5 >&2
+		return 1
+	fi
+	grep -E 'warning:' "$1.log" | norm > "$1" || true
+}
+cfg_syms() {  # the options set differently in two .config files
+	diff <(grep -E '^(# )?CONFIG_' "$1" | sort) <(grep -E '^(# )?CONFIG_' "$2" | sort) |
+		sed -nE 's/^[<>] (# )?CONFIG_([A-Za-z0-9_]+)[= ].*/\2/p' | sort -u || true
+}
+# Can COMMIT be linked from the series' build? (The series must be built,
+# and $OW configured for COMMIT.) Prints why not, if not.
+linkable() {
+	local c=$1 f s
+	[ -f "$SO/vmlinux.a" ] && [ -f "$SO/.vmlinux.o.cmd" ] && [ -f "$SO/.vmlinux.cmd" ] &&
+		[ "$(cat "$SO/vtd-stamp" 2>/dev/null)" = "$(build_stamp series "$rev")" ] ||
+		{ echo "no build of the series at $rev in $SO"; return 1; }
+	f=$(git -C "$TREE" diff --name-only "$c" "$rev" |
+		grep -vE '^(drivers/iommu/intel/|Documentation/|tools/testing/|MAINTAINERS$)' | head -n 1 || true)
+	[ -z "$f" ] || { echo "it differs from the series in $f"; return 1; }
+	! grep -qx 'CONFIG_IKCONFIG=y' "$SO/.config" || { echo "CONFIG_IKCONFIG embeds the config"; return 1; }
+	for s in $(cfg_syms "$OW/.config" "$SO/.config"); do
+		f=$(named_outside "$s")
+		[ -z "$f" ] || { echo "CONFIG_$s, set otherwise than in the series, is named in $f"; return 1; }
+	done
+}
+# A file the build reads, outside drivers/iommu/intel/, that names option
+# S (as S in Kconfig, CONFIG_S elsewhere), at the series' head. The same
+# for every patch linkable() lets through (they differ from the head only
+# in drivers/iommu/intel/ and in files the build does not read), so it is
+# looked up once per symbol: a grep of the whole tree takes seconds.
+named_outside() {
+	local f=$CK/named-${rev:0:12}-$1 p
+	if [ ! -f "$f" ]; then
+		for p in $(git -C "$TREE" grep -lF "$1" "$rev" -- . ':!drivers/iommu/intel/' ':!Documentation/' \
+			':!tools/testing/' ':!MAINTAINERS' | sed 's/^[^:]*://'); do
+			# (grep -c: a grep -q that stops early fails the pipeline.)
+			[ "$(git -C "$TREE" show "$rev:$p" | grep -cE "(^|[^A-Za-z0-9_])(CONFIG_)?$1([^A-Za-z0-9_]|\$)")" = 0 ] ||
+				echo "$p"
+		done > "$f.tmp" || true
+		mv "$f.tmp" "$f"
+	fi
+	head -n 1 "$f"
+}
+# Link vmlinux from $OW's drivers/iommu/intel objects (or OBJS, one per
+# line, instead) and the series' others, as kbuild's own commands do.
+# Prints the linkers' and modpost's warnings, normalised; fails on an error.
+link_of() {  # link_of [OBJS-FILE]
+	local ld ldflags lflags_vm cmd rc=0
+	rm -rf "$LK"
+	mkdir -p "$LK"
+	{
+		(cd "$SO" && ar t vmlinux.a) | sed '/^drivers\/iommu\/intel\//d; s|^|'"$SO"'/|'
+		if [ -n "${1:-}" ]; then cat "$1"; else (cd "$OW" && ar t drivers/iommu/intel/built-in.a | sed 's|^|'"$OW"'/|'); fi
+	} > "$LK/objs"
+	# (Order within vmlinux.a is the link's order; drivers/iommu/intel at
+	# the end changes addresses, not what resolves.)
+	xargs -a "$LK/objs" ar cDPrST "$LK/vmlinux.a"
+	cmd=$(sed -n 's/^cmd_vmlinux\.o := //p' "$SO/.vmlinux.o.cmd")
+	[ -n "$cmd" ] || { echo "no cmd_vmlinux.o in $SO/.vmlinux.o.cmd" >&2; return 1; }
+	(cd "$LK" && eval "$cmd") > "$LK/log" 2>&1 || rc=$?
+	if [ $rc = 0 ]; then
+		(cd "$LK" && "$SO/scripts/mod/modpost" -E -o vmlinux.symvers -T - vmlinux.o < /dev/null) >> "$LK/log" 2>&1 || rc=$?
+	fi
+	if [ $rc = 0 ]; then
+		cmd=$(sed -n 's/^cmd_vmlinux := [^ ]*link-vmlinux\.sh //p' "$SO/.vmlinux.cmd" | sed 's/;.*//')
+		eval "set -- $cmd"
+		[ $# = 3 ] || { echo "cannot read the link of $SO/.vmlinux.cmd" >&2; return 1; }
+		ld=$1 ldflags=$2 lflags_vm=$3
+		# shellcheck disable=SC2086
+		(cd "$LK" && $ld $ldflags $lflags_vm --script="$SO/arch/x86/kernel/vmlinux.lds" -o vmlinux \
+			--whole-archive vmlinux.o --no-whole-archive) >> "$LK/log" 2>&1 || rc=$?
+	fi
+	if [ $rc != 0 ]; then
+		grep -m 3 -iE 'error|undefined' "$LK/log" >&2 || tail -n 3 "$LK/log" >&2
+		return 1
+	fi
+	sed -E -e "s|$SO/||g" -e "s|$OW/||g" -e "s|$LK/||g" -e 's/^/link: /' "$LK/log" | norm
+}
+# One patch, linked: W=1 compile, then the link; OUT gets both's warnings.
+build_linked() {  # build_linked OUT
+	w1_of "$1.cc" "$NPROC" 2> "$1.err" || return 1
+	link_of > "$1.link" 2>> "$1.err" || return 1
+	sort "$1.cc" "$1.link" > "$1"
 }
 # A commit's tree that built and passed W=1 with this config and compiler
 # is recorded in the cache: its result stands for any clone, any run.
-okdir=$BCK/ok-v2
+okdir=$BCK/ok-v3
 ok_of() { echo "$okdir/$(git -C "$TREE" rev-parse "$1^{tree}")-$cfgsum-gcc$(gcc -dumpfullversion)"; }
 bisect() {
-	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt prev_ok=1 same=0 cfg_at="" cached=0
+	local i=0 c ok fails=() w1fails=() todo=0 prev=$CK/w1-base.txt prev_ok=1 same=0 cfg_at="" cached=0 why
+	local linked=0 made=0 notlinked=""
 	mkdir -p "$okdir"
 	for c in $commits; do
 		[ -f "$(ok_of "$c")" ] || todo=$((todo + 1))
 	done
+	# The series' build, the others' objects of the linked patches (a
+	# no-op when make test has just built it).
+	[ $todo = 0 ] || "$TOP/scripts/build.sh" series >&2 || log "  the series does not build: every patch with make vmlinux"
 	rm -f "$series_cfg"
-	[ -f "$BUILD/series/.config" ] && [ -f "$BUILD/series/vtd-stamp" ] && cp "$BUILD/series/.config" "$series_cfg"
-	local wb=$BCK/w1-v2-${base:0:12}-$cfgsum-gcc$(gcc -dumpfullversion).txt
+	[ -f "$SO/.config" ] && [ -f "$SO/vtd-stamp" ] && cp "$SO/.config" "$series_cfg"
+	# The base's warnings, compiled and linked the same way.
+	local wb=$BCK/w1-v3-${base:0:12}-$cfgsum-gcc$(gcc -dumpfullversion).txt
 	if [ ! -f "$wb" ]; then
 		"$TOP/scripts/tree.sh" checkout "$base"
 		prep_config "$OW"
 		kmake O="$OW" prepare >/dev/null 2>&1
-		w1_of > "$wb.tmp"
+		if why=$(linkable "$base"); then
+			build_linked "$wb.tmp" || die "the base does not build: $(cat "$wb.tmp.err")"
+		else
+			log "  the base's warnings without a link ($why)"
+			w1_of "$wb.tmp" "$NPROC" || die "the base does not compile: $wb.tmp.log"
+		fi
 		mv "$wb.tmp" "$wb"
 	fi
 	cp "$wb" "$CK/w1-base.txt"
 	[ -f "$OW/.config" ] || prep_config "$OW"
-	# From here on the series' directory holds other commits: without its
-	# stamp, the next build of the series rebuilds, even if this stops.
-	[ $todo = 0 ] || rm -f "$O/vtd-stamp"
 	for c in $commits; do
 		i=$((i + 1))
 		# A commit whose tree already built and passed W=1 needs no rebuild.
@@ -227,58 +334,111 @@ bisect() {
 		prev_ok=0
 		"$TOP/scripts/tree.sh" checkout "$c"
 		# The config again only where a Kconfig file changed since the
-		# commit it was last made for. vmlinux, not bzImage: compiling
-		# and linking is what can fail; compressing the image cannot.
-		# Both directories get the series' options the commit knows
-		# (an option a later patch adds is then off until that patch).
+		# commit it was last made for: the series' options the commit
+		# knows (an option a later patch adds is then off until that patch).
 		if [ -z "$cfg_at" ] || ! git -C "$TREE" diff --quiet "$cfg_at" "$c" -- '*Kconfig*'; then
-			prep_config "$O"
 			prep_config "$OW"
+			[ $made = 0 ] || prep_config "$O"
 			cfg_at=$c
 		fi
-		# W=1 in its own directory runs beside the build: the link is one
-		# process, and the other CPU would wait for it.
-		local w1pid=""
-		# W=1 of a patch that changes nothing in the directory is its parent's.
-		if [ $i -gt 1 ] && [ -f "$prev" ] && git -C "$TREE" diff --quiet "$c^" "$c" -- drivers/iommu/intel; then
-			cp "$prev" "$CK/w1-$i.txt"
+		if why=$(linkable "$c"); then
+			if ! build_linked "$CK/w1-$i.txt"; then
+				fails+=("$i")
+				cp "$CK/w1-$i.txt.err" "$CK/bisect-$i.log"
+				log "  patch $i ($(subject "$c")) does not build: $(head -c 300 "$CK/bisect-$i.log")"
+				continue
+			fi
+			linked=$((linked + 1))
 		else
-			w1_of > "$CK/w1-$i.txt" &
+			# make vmlinux in the series' directory (vmlinux, not
+			# bzImage: compiling and linking is what can fail;
+			# compressing the image cannot), W=1 beside it: the link is
+			# one process, and the other CPU would wait for it. From here
+			# on that directory holds other commits: without its stamp,
+			# the next build of the series rebuilds, even if this stops.
+			notlinked="$notlinked $i"
+			log "  patch $i: make vmlinux ($why)"
+			rm -f "$O/vtd-stamp"
+			[ $made != 0 ] || prep_config "$O"
+			made=$((made + 1))
+			local w1pid
+			w1_of "$CK/w1-$i.txt" > /dev/null 2>&1 &
 			w1pid=$!
+			if ! kmake O="$O" -j"$NPROC" vmlinux > "$CK/bisect-$i.log" 2>&1; then
+				fails+=("$i")
+				log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
+				wait "$w1pid" || true
+				continue
+			fi
+			wait "$w1pid" || { fails+=("$i"); log "  patch $i: W=1 does not compile: $CK/w1-$i.txt.log"; continue; }
 		fi
-		if ! kmake O="$O" -j"$NPROC" vmlinux > "$CK/bisect-$i.log" 2>&1; then
-			fails+=("$i")
-			log "  patch $i ($(subject "$c")) does not build: $CK/bisect-$i.log"
-			[ -z "$w1pid" ] || wait "$w1pid" || true
-			continue
-		fi
-		[ -z "$w1pid" ] || wait "$w1pid"
 		prev=$CK/w1-$i.txt
 		if [ -n "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ]; then
 			w1fails+=("$i")
 			comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt" | sed "s/^/  patch $i: /" >&2
-		fi
-		if [ -z "$(comm -13 "$CK/w1-base.txt" "$CK/w1-$i.txt")" ]; then
+		else
 			touch "$ok"
 			prev_ok=1
 		fi
 		log "  patch $i/$n builds: $(subject "$c")"
 	done
-	if [ $todo != 0 ] && [ "$O" = "$BUILD/series" ]; then
+	if [ $made != 0 ]; then
 		log "  building the series back in $O"
 		"$TOP/scripts/build.sh" series >/dev/null
 	fi
+	local parts=()
+	[ $linked = 0 ] || parts+=("$linked compiled in drivers/iommu/intel and linked with the series' other objects")
+	[ $made = 0 ] || parts+=("$made built with make vmlinux (patch(es)$notlinked)")
+	[ $same = 0 ] || parts+=("$same change only files the build does not read, and build as their parent")
+	[ $cached = 0 ] || parts+=("$cached built and passed W=1 in an earlier run (cache $okdir)")
+	local how
+	how=$(printf '%s; ' "${parts[@]}" | sed 's/; $//')
 	if [ ${#fails[@]} = 0 ]; then
-		result PASS bisect check "each of the $n patches builds on its own$([ $same = 0 ] || echo " ($same of them change only files the build does not read, and build as their parent)")$([ $cached = 0 ] || echo "; $cached built and passed W=1 in an earlier run (cache $okdir)")"
+		result PASS bisect check "each of the $n patches builds on its own: $how"
 	else
 		result FAIL bisect check "patch(es) ${fails[*]} do not build, e.g. $(subject "$(echo "$commits" | sed -n "${fails[0]}p")"): $CK/bisect-${fails[0]}.log"
 	fi
 	if [ ${#fails[@]} = 0 ] && [ ${#w1fails[@]} = 0 ]; then
-		result PASS w1 check "W=1 on drivers/iommu/intel: no new warning in any patch ($(wc -l < "$CK/w1-base.txt") at base)"
+		result PASS w1 check "W=1 on drivers/iommu/intel and the link of vmlinux: no new warning in any patch ($(wc -l < "$CK/w1-base.txt") at base)"
 	elif [ ${#w1fails[@]} != 0 ]; then
-		result FAIL w1 check "patch(es) ${w1fails[*]} add W=1 warnings: $CK/w1-${w1fails[0]}.txt"
+		result FAIL w1 check "patch(es) ${w1fails[*]} add W=1 or link warnings: $CK/w1-${w1fails[0]}.txt"
 	else
 		result SKIP w1 check "not every patch built"
+	fi
+}
+# The negative controls of the linked build: a compile error and an
+# undefined symbol, each in drivers/iommu/intel at the series' head, must
+# each fail it. (A link that cannot fail would pass every patch.)
+bisect_control() {
+	local f=drivers/iommu/intel/perf.c why objs=$CK/control-objs
+	"$TOP/scripts/tree.sh" checkout "$rev"
+	kmake O="$OW" olddefconfig >/dev/null
+	if ! why=$(linkable "$rev"); then
+		result SKIP control:bisect check "the series is not linked from its own build ($why), nothing to control"
+		return 0
+	fi
+	# 1: a compile error.
+	echo '#error vtd-cache-tags bisect control' >> "$SRC/$f"
+	if build_linked "$CK/control-cc.txt"; then
+		git -C "$SRC" checkout -q -- "$f"
+		result FAIL control:bisect check "a patch with a compile error in $f built"
+		return 0
+	fi
+	git -C "$SRC" checkout -q -- "$f"
+	if ! grep -q 'vtd-cache-tags bisect control' "$CK/control-cc.txt.cc.log"; then
+		result FAIL control:bisect check "the compile-error control failed, but not on its error: $CK/control-cc.txt.cc.log"
+		return 0
+	fi
+	# 2: drivers/iommu/intel at the head without dmar.o (every other
+	# object of the directory calls into it): unresolved symbols.
+	w1_of "$CK/control-ok.txt" "$NPROC" || { result FAIL control:bisect check "the series' head does not compile: $CK/control-ok.txt.log"; return 0; }
+	(cd "$OW" && ar t drivers/iommu/intel/built-in.a) | grep -v '/dmar\.o$' | sed 's|^|'"$OW"'/|' > "$objs"
+	if link_of "$objs" > /dev/null 2> "$CK/control-link.err"; then
+		result FAIL control:bisect check "vmlinux linked without drivers/iommu/intel/dmar.o"
+	elif ! grep -q 'undefined reference' "$LK/log"; then
+		result FAIL control:bisect check "the link without dmar.o failed, but not on an undefined symbol: $LK/log"
+	else
+		result PASS control:bisect check "rejected: a compile error in $f (make failed on it) and vmlinux without dmar.o ($(grep -c 'undefined reference' "$LK/log") undefined references, e.g. $(grep -m1 -o "undefined reference to \`[^']*'" "$LK/log"))"
 	fi
 }
 # The files compare() keeps a tool's findings in, at the base and with the
@@ -318,6 +478,8 @@ if [ -z "${NO_EARLY_COCCI:-}" ]; then
 fi
 step "bisect: build every patch" bisect
 [ "$STEP_RC" = 0 ] || result FAIL bisect check "the bisect step itself failed (exit $STEP_RC), e.g. a checkout: see the log above"
+step "bisect: its negative controls" bisect_control
+[ "$STEP_RC" = 0 ] || result FAIL control:bisect check "the control step itself failed (exit $STEP_RC): see the log above"
 
 step sparse compare sparse sparse_of
 [ "$STEP_RC" = 0 ] || result FAIL sparse check "the sparse step itself failed (exit $STEP_RC): see the log above"
