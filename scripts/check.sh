@@ -8,6 +8,8 @@
 #   sparse       C=2 on drivers/iommu/intel: no new sparse warning; sparse ran
 #                on every file and reported no error of its own
 #   coccicheck   MODE=report M=drivers/iommu/intel: every script ran, no new report
+#   matrix       W=1 on drivers/iommu/ in four other configs (SVM off, tracing
+#                off, KUnit as a module, Debian's): no new warning
 # "New" compares warning texts with line numbers removed, base against series.
 # The patches are the commits base..HEAD of the tree; uncommitted changes
 # are in the series build and in sparse and coccicheck, not in any patch.
@@ -38,7 +40,7 @@ norm() { sed -E -e "s|$SRC/||g" -e "s|$WORK/cocci-src/||g" -e 's|^\.\./\.\./src/
 subject() { git -C "$TREE" log -1 --format=%s "$1"; }
 
 if [ "$n" = 0 ]; then
-	for c in checkpatch bisect w1 sparse coccicheck; do result SKIP "$c" check "no patches in the series (stock 6.1)"; done
+	for c in checkpatch bisect w1 matrix sparse coccicheck; do result SKIP "$c" check "no patches in the series (stock 6.1)"; done
 	exit 0
 fi
 
@@ -411,8 +413,12 @@ bisect() {
 # each fail it. (A link that cannot fail would pass every patch.)
 bisect_control() {
 	local f=drivers/iommu/intel/perf.c why objs=$CK/control-objs
+	if [ ! -f "$series_cfg" ]; then
+		result SKIP control:bisect check "no build of the series to link against, nothing to control"
+		return 0
+	fi
 	"$TOP/scripts/tree.sh" checkout "$rev"
-	kmake O="$OW" olddefconfig >/dev/null
+	prep_config "$OW"
 	if ! why=$(linkable "$rev"); then
 		result SKIP control:bisect check "the series is not linked from its own build ($why), nothing to control"
 		return 0
@@ -449,6 +455,169 @@ result_files() {  # NAME -> "BASE-FILE SERIES-FILE"
 	echo "$BCK/$1-v3-base-${base:0:12}-$cfgsum-$tv.txt" \
 		"$CK/$1-v3-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$cfgsum-$tv.txt"
 }
+# --- config matrix --------------------------------------------------------------
+# The series in configs other than the harness's own, which is the w1
+# check's (per patch; it has INTEL_IOMMU_DEBUGFS=y, which selects
+# DMAR_PERF). Each entry is compiled with W=1 in drivers/iommu/ (make
+# prepares the output directory first) at the base and at the series'
+# head, in a directory of its own, and the warnings compared:
+#   svm-off     CONFIG_INTEL_IOMMU_SVM=n
+#   no-tracing  CONFIG_FTRACE=n and CONFIG_PROVE_LOCKING=n (lockdep's
+#               TRACE_IRQFLAGS turns on PREEMPTIRQ_TRACEPOINTS, which
+#               selects TRACING), so no TRACING and no TRACEPOINTS: the
+#               events compile away (checked: no object of
+#               drivers/iommu/intel/ names a cache_tag tracepoint, where
+#               svm-off's do)
+#   kunit-m     CONFIG_KUNIT=m. The series' two suites depend on KUNIT=y
+#               (they test cache.c's static functions from within it, and
+#               the queue's internals), so here they drop out: the driver
+#               must build without them
+#   debian      Debian's own 6.1 amd64 config (linux-config-6.1): SVM and
+#               tracing on, no IOMMU debugfs, no KUnit
+# Results are kept in the cache, keyed by the tree, the entry's input
+# config and the compiler. The whole kernel in Debian's config is built
+# by make soak.
+MATRIX="svm-off no-tracing kunit-m debian"
+MX=$BUILD/matrix
+mxdir=$BCK/matrix-v2
+mx_config() {  # mx_config NAME: $MX/NAME/.config at the checked-out commit
+	local d=$MX/$1
+	mkdir -p "$d"
+	if [ "$1" = debian ]; then
+		debian_config "$d/.config"
+	else
+		prep_config "$d"
+		case $1 in
+		svm-off) "$SRC/scripts/config" --file "$d/.config" -d INTEL_IOMMU_SVM ;;
+		no-tracing) "$SRC/scripts/config" --file "$d/.config" -d FTRACE -d PROVE_LOCKING ;;
+		kunit-m) "$SRC/scripts/config" --file "$d/.config" -m KUNIT ;;
+		esac
+	fi
+	kmake O="$d" olddefconfig >/dev/null
+}
+# Prints why $MX/NAME/.config is not what the entry is for, if it is not
+# (olddefconfig may have turned an option back on).
+mx_wrong() {
+	local c=$MX/$1/.config
+	grep -qx 'CONFIG_INTEL_IOMMU=y' "$c" || { echo "no CONFIG_INTEL_IOMMU=y"; return 0; }
+	case $1 in
+	svm-off) ! grep -q '^CONFIG_INTEL_IOMMU_SVM=y' "$c" || echo "CONFIG_INTEL_IOMMU_SVM=y" ;;
+	no-tracing) ! grep -qE '^CONFIG_(TRACING|TRACEPOINTS)=y' "$c" || echo "$(grep -E '^CONFIG_(TRACING|TRACEPOINTS)=y' "$c" | tr '\n' ' ')" ;;
+	kunit-m) grep -qx 'CONFIG_KUNIT=m' "$c" || echo "CONFIG_KUNIT is not m" ;;
+	debian) grep -qx 'CONFIG_INTEL_IOMMU_SVM=y' "$c" || echo "Debian's config without CONFIG_INTEL_IOMMU_SVM=y" ;;
+	esac
+}
+# The entry's input, for the cache key: the series' config (or the
+# fragments), or the linux-config-6.1 version.
+mx_key() {  # mx_key NAME
+	{
+		echo "$1"
+		if [ "$1" = debian ]; then
+			dpkg-query -W -f '${Version}' linux-config-6.1 2>/dev/null || echo none
+		elif [ -f "$series_cfg" ]; then cat "$series_cfg"; else cat "$TOP"/configs/*.config; fi
+		gcc -dumpfullversion
+	} | md5sum | cut -c1-12
+}
+# W=1 warnings of drivers/iommu/ in $MX/NAME, normalised, to OUT; every
+# object compiled again (through ccache) so that every warning prints.
+mx_compile() {  # mx_compile NAME OUT
+	local d=$MX/$1
+	find "$d/drivers/iommu" -name '*.o' -delete 2>/dev/null || true
+	if ! kmake O="$d" W=1 -j"$NPROC" drivers/iommu/ > "$2.log" 2>&1; then
+		grep -m 5 -E 'error|Error' "$2.log" >&2 || tail -n 3 "$2.log" >&2
+		return 1
+	fi
+	# (Not the host tools' own: make prepares the directory the first
+	# time, and bison's notes on scripts/genksyms would be "new" once.)
+	grep -E 'warning:' "$2.log" | sed "s|$d/||g" | grep -v '^scripts/' | norm > "$2" || true
+	# Nothing compiled would be no warning too.
+	find "$d/drivers/iommu" -name '*.o' | wc -l > "$2.objs"
+	[ -f "$d/drivers/iommu/intel/iommu.o" ] || { echo "no drivers/iommu/intel/iommu.o compiled" >&2; return 1; }
+}
+# Objects of drivers/iommu/intel/ in DIR that name a cache_tag tracepoint.
+# (grep -c: a grep -q that stops early fails the pipeline.)
+tp_objs() {
+	local o
+	for o in "$1"/drivers/iommu/intel/*.o; do
+		[ "$(nm "$o" | grep -c '__tracepoint_cache_tag_')" = 0 ] || echo "${o#"$1"/}"
+	done
+}
+matrix() {
+	local name r f what at why bad=() lines=() new key t
+	debian_config_pkg
+	mkdir -p "$mxdir"
+	for r in "$base|base|at the base" "$rev|series|with the series"; do
+		IFS='|' read -r r what at <<< "$r"
+		local co=""
+		for name in $MATRIX; do
+			key=$(mx_key "$name")
+			f=$mxdir/$name-$what-$(git -C "$TREE" rev-parse "$r^{tree}" | cut -c1-12)-$key.txt
+			[ ! -f "$f" ] || continue
+			[ -n "$co" ] || { "$TOP/scripts/tree.sh" checkout "$r"; co=1; }
+			t=$(date +%s)
+			mx_config "$name"
+			if why=$(mx_wrong "$name") && [ -n "$why" ]; then
+				result FAIL matrix check "$name $what: the config is not the entry's ($why): $MX/$name/.config"
+				return 0
+			fi
+			if ! mx_compile "$name" "$f.tmp" 2> "$f.err"; then
+				result FAIL matrix check "$name: drivers/iommu/ does not compile $at: $(head -c 200 "$f.err"); $f.tmp.log"
+				return 0
+			fi
+			# The events compile away without tracing; they are there in the others.
+			if [ "$name" = no-tracing ] && [ -n "$(tp_objs "$MX/$name")" ]; then
+				result FAIL matrix check "no-tracing $what: $(tp_objs "$MX/$name" | head -n 1) names a cache_tag tracepoint"
+				return 0
+			fi
+			mv "$f.tmp.objs" "$f.objs"
+			mv "$f.tmp" "$f"
+			log "  $name $what: $(cat "$f.objs") objects, $(wc -l < "$f") W=1 warnings in drivers/iommu/, $(( $(date +%s) - t ))s"
+		done
+	done
+	for name in $MATRIX; do
+		key=$(mx_key "$name")
+		local bf=$mxdir/$name-base-$(git -C "$TREE" rev-parse "$base^{tree}" | cut -c1-12)-$key.txt
+		local sf=$mxdir/$name-series-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$key.txt
+		new=$(comm -13 "$bf" "$sf")
+		if [ -n "$new" ]; then
+			echo "$new" > "$CK/matrix-$name-new.txt"
+			bad+=("$name: $(echo "$new" | wc -l) new, e.g. $(echo "$new" | head -n 1 | cut -c1-100)")
+		fi
+		lines+=("$name $(wc -l < "$bf")/$(wc -l < "$sf") in $(cat "$bf.objs")/$(cat "$sf.objs") objects")
+	done
+	if [ ${#bad[@]} = 0 ]; then
+		result PASS matrix check "drivers/iommu/ with W=1 in each config, no new warning (warnings at base/with the series, in objects compiled: $(printf '%s, ' "${lines[@]}" | sed 's/, $//')); no-tracing: no object names a cache_tag tracepoint; INTEL_IOMMU_DEBUGFS=y is the w1 check's config"
+	else
+		result FAIL matrix check "$(printf '%s; ' "${bad[@]}" | sed 's/; $//'): $CK/matrix-*-new.txt"
+	fi
+}
+# The matrix's negative controls: a warning only one entry's config can
+# raise (a function used by nothing when SVM is off, added to cache.c at
+# the series' head) must show as new in svm-off; and the tracepoint probe
+# must find the events in that build, which has tracing.
+matrix_control() {
+	local f=drivers/iommu/intel/cache.c key bf out=$CK/control-matrix.txt tp
+	"$TOP/scripts/tree.sh" checkout "$rev"
+	key=$(mx_key svm-off)
+	bf=$mxdir/svm-off-base-$(git -C "$TREE" rev-parse "$base^{tree}" | cut -c1-12)-$key.txt
+	[ -f "$bf" ] || { result FAIL control:matrix check "no base result for svm-off: the matrix did not run"; return 0; }
+	mx_config svm-off
+	printf '\n#ifndef CONFIG_INTEL_IOMMU_SVM\nstatic void vtd_matrix_control(void)\n{\n}\n#endif\n' >> "$SRC/$f"
+	if ! mx_compile svm-off "$out" 2> "$out.err"; then
+		git -C "$SRC" checkout -q -- "$f"
+		result FAIL control:matrix check "the control does not compile: $out.log"
+		return 0
+	fi
+	git -C "$SRC" checkout -q -- "$f"
+	tp=$(tp_objs "$MX/svm-off" | wc -l)
+	if ! comm -13 "$bf" "$out" | grep -q "vtd_matrix_control"; then
+		result FAIL control:matrix check "a function unused without SVM, added to $f, was not a new warning in svm-off: $out"
+	elif [ "$tp" = 0 ]; then
+		result FAIL control:matrix check "the tracepoint probe finds no cache_tag tracepoint in svm-off, which has tracing: it could not fail"
+	else
+		result PASS control:matrix check "rejected: a function unused without SVM in $f (svm-off: $(comm -13 "$bf" "$out" | grep -m1 -o "warning: .*vtd_matrix_control[^[]*\[[^]]*\]")); the tracepoint probe finds the events in $tp objects of svm-off, which has tracing"
+	fi
+}
 # coccicheck reads only sources: it runs beside the per-patch builds, in a
 # worktree of its own, on one CPU (the builds leave one idle while make
 # walks the tree and links). compare() below then finds its results; if
@@ -480,6 +649,11 @@ step "bisect: build every patch" bisect
 [ "$STEP_RC" = 0 ] || result FAIL bisect check "the bisect step itself failed (exit $STEP_RC), e.g. a checkout: see the log above"
 step "bisect: its negative controls" bisect_control
 [ "$STEP_RC" = 0 ] || result FAIL control:bisect check "the control step itself failed (exit $STEP_RC): see the log above"
+
+step "config matrix" matrix
+[ "$STEP_RC" = 0 ] || result FAIL matrix check "the matrix step itself failed (exit $STEP_RC): see the log above"
+step "config matrix: its negative controls" matrix_control
+[ "$STEP_RC" = 0 ] || result FAIL control:matrix check "the control step itself failed (exit $STEP_RC): see the log above"
 
 step sparse compare sparse sparse_of
 [ "$STEP_RC" = 0 ] || result FAIL sparse check "the sparse step itself failed (exit $STEP_RC): see the log above"

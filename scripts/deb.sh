@@ -51,14 +51,8 @@ small)
 	if [ "$name" = custom ]; then
 		cp "$cfg" "$out/.config"
 	else
-		dpkg -s linux-config-6.1 >/dev/null 2>&1 || {
-			log "installing linux-config-6.1 (Debian's kernel configs)"
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-config-6.1 >/dev/null ||
-				die "apt-get install linux-config-6.1 failed"; }
-		xz -dc /usr/src/linux-config-6.1/config.amd64_none_amd64.xz > "$out/.config"
-		"$SRC/scripts/config" --file "$out/.config" \
-			--set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
-			-e IOMMU_DEBUGFS -e INTEL_IOMMU_DEBUGFS
+		debian_config "$out/.config"
+		"$SRC/scripts/config" --file "$out/.config" -e IOMMU_DEBUGFS -e INTEL_IOMMU_DEBUGFS
 		[ "$name" = localmodconfig ] && kmake localmodconfig </dev/null >/dev/null
 	fi
 	kmake olddefconfig >/dev/null ;;

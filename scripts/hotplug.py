@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Answer the guest's hot-plug requests over QMP.
+"""Answer the guest's hot-plug and wake-up requests over QMP.
 
 usage: hotplug.py LOG QMP-SOCKET
 
 Follows LOG (the serial console QEMU writes) and, for each guest line
 "@@HOTPLUG del N" or "@@HOTPLUG add N", removes or re-adds the virtio-blk
-disk (id vblk1 on root port rp1, block node d0, ATS as in the profile).
-Exits when the guest is done or QEMU goes away. Standard library only.
+disk (id vblk1 on root port rp1, block node d0, ATS as in the profile);
+for each "@@SUSPEND N", waits until the guest has suspended to RAM and
+wakes it (system_wakeup). Exits when the guest is done or QEMU goes away.
+Standard library only.
 """
 import json
 import os
@@ -69,6 +71,47 @@ def wait_deleted(f, dev, timeout=30):
     return False
 
 
+def wake(f, n, log, timeout=60):
+    """Round N of the suspend step: wait for QEMU's SUSPEND event (the
+    guest wrote mem to /sys/power/state), note it in LOG while the guest is
+    stopped, and wake it with system_wakeup. A WAKEUP before that (the
+    guest woke by itself) is reported and gets no note, so the round fails
+    vtdlog.py's suspend check."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for e in list(EVENTS):
+            if e['event'] in ('SUSPEND', 'WAKEUP'):
+                EVENTS.remove(e)
+            if e['event'] == 'WAKEUP':
+                print('hotplug.py: the guest woke from round %s before system_wakeup' % n,
+                      file=sys.stderr)
+                return False
+            if e['event'] == 'SUSPEND':
+                if call(f, 'query-status', quiet=True).get('return', {}).get('status') != 'suspended':
+                    continue
+                # O_APPEND, as the serial console's writer; the guest and
+                # its trace are quiet while it is suspended.
+                with open(log, 'a') as out:
+                    out.write('\n@@HOST suspend %s: suspended, system_wakeup\n' % n)
+                call(f, 'system_wakeup')
+                # Its WAKEUP event, taken here: left queued, it would read
+                # as the next round's guest waking by itself.
+                while time.time() < deadline:
+                    for w in EVENTS:
+                        if w['event'] == 'WAKEUP':
+                            EVENTS.remove(w)
+                            return True
+                    call(f, 'query-status', quiet=True)
+                    time.sleep(0.05)
+                print('hotplug.py: no WAKEUP event after system_wakeup in round %s' % n, file=sys.stderr)
+                return False
+        call(f, 'query-status', quiet=True)  # reads any events queued meanwhile
+        time.sleep(0.05)
+    print('hotplug.py: the guest did not suspend within %ds of round %s' % (timeout, n),
+          file=sys.stderr)
+    return False
+
+
 def main(log, sock_path):
     ats = os.environ.get('ATS', 'off') == 'on'
     f = None
@@ -88,8 +131,11 @@ def main(log, sock_path):
         # guest's lines: take them out, or they split the markers.
         data, _, partial = (partial + data).rpartition('\n')
         data = re.sub(r'vtd_inv_\w*[^\n]*\n', '', data + '\n')
-        for m in re.finditer(r'@@HOTPLUG (del|add) (\d+)', data):
+        for m in re.finditer(r'@@(?:HOTPLUG (del|add)|SUSPEND) (\d+)', data):
             f = f or qmp(sock_path)
+            if m.group(1) is None:
+                wake(f, m.group(2), log)
+                continue
             if m.group(1) == 'del':
                 call(f, 'device_del', id='vblk1')
                 continue

@@ -119,3 +119,17 @@ build_stamp() {  # build_stamp VARIANT REV
 	mapfile -t f < <(frags_of "$1")
 	echo "$2 $(cat "${f[@]}" | md5sum | cut -d' ' -f1)"
 }
+# Debian's own 6.1 amd64 config (package linux-config-6.1, installed if
+# missing) to FILE, with the certificate files only Debian's build has
+# cleared (CONFIG_SYSTEM_TRUSTED_KEYS, CONFIG_SYSTEM_REVOCATION_KEYS).
+debian_config_pkg() {
+	dpkg -s linux-config-6.1 >/dev/null 2>&1 || {
+		log "installing linux-config-6.1 (Debian's kernel configs)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-config-6.1 >/dev/null ||
+			die "apt-get install linux-config-6.1 failed"; }
+}
+debian_config() {  # debian_config FILE
+	debian_config_pkg
+	xz -dc /usr/src/linux-config-6.1/config.amd64_none_amd64.xz > "$1"
+	"$SRC/scripts/config" --file "$1" --set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS ""
+}

@@ -53,6 +53,9 @@ case $profile in vfio*)
 	edu=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
 esac
 [ $devtlb = on ] && iommu_opts+=",device-iotlb=on"
+# Suspend to RAM (the suspend step): q35 offers S3 only when asked to.
+s3=()
+[[ ",$steps," != *,suspend,* ]] || s3=(-global ICH9-LPC.disable_s3=0)
 
 events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
@@ -70,7 +73,7 @@ case $profile in vfio*) trace=() ;; esac
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
 	-qmp "unix:$run/qmp.sock,server=on,wait=off" -qmp "unix:$run/dog.sock,server=on,wait=off"
-	"${trace[@]}"
+	"${trace[@]}" "${s3[@]}"
 	-device "intel-iommu,$iommu_opts"
 	-device pcie-root-port,id=rp1,chassis=1,slot=1
 	-blockdev "driver=raw,file.driver=file,file.filename=$disk,node-name=d0"
@@ -97,8 +100,8 @@ o = struct.unpack_from("<H", d, 0x20E)[0] + 0x200
 print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KERNEL" >> "$logf" 2>/dev/null || true
 	rm -f "$disk"
 	truncate -s 64M "$disk"
-	# Hot-plug requests from the guest are answered over QMP.
-	if [[ ",$steps," == *,hotplug,* ]]; then
+	# Hot-plug and wake-up requests from the guest are answered over QMP.
+	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* ]]; then
 		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
 		helper=$!
 	fi

@@ -39,8 +39,8 @@ COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 # The guest steps of each profile.
 steps_of() {
 	case $1 in
-	legacy-ats) echo boot,events,dio,workload,hotplug,domain-switch,tag-view,trace-dump,trace-cmd,perf ;;
-	sm-fl-ats) echo boot,events,dio,workload,hotplug,superpage,domain-switch,tag-view,trace-dump ;;
+	legacy-ats) echo boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf ;;
+	sm-fl-ats) echo boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump ;;
 	lazy) echo boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf ;;
 	vfio*) echo boot,events,dio,vfio,tag-view,trace-dump ;;
 	*) echo boot,events,dio,workload,tag-view,trace-dump ;;
@@ -54,6 +54,18 @@ steps_of() {
 # are for a guest that still makes progress. One that has stopped is
 # caught sooner, by qemu.sh's watchdog: nothing printed for IDLE seconds.
 timeout_of() { case $1 in vfio*) echo 3600 ;; *) echo 1200 ;; esac; }
+
+# vtdlog_result NAME TAG SUBCOMMAND ARGS...: a vtdlog.py verdict (its first
+# line the summary, its second the first violation) as a result line.
+vtdlog_result() {
+	local name=$1 tag=$2 out
+	shift 2
+	if out=$(python3 "$TOP/scripts/vtdlog.py" "$@"); then
+		result PASS "$name" "$tag" "$(echo "$out" | head -n 1)"
+	else
+		result FAIL "$name" "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
+	fi
+}
 
 # run_guest VARIANT PROFILE STEPS [APPEND]: boot; the exit status goes to .rc
 run_guest() {
@@ -151,33 +163,17 @@ report_guest() {
 		result PASS boot "$tag" "booted ${ran##* (vtd@cache-tags) }, the kernel given; ran $steps; no unexpected DMAR fault, WARNING or BUG$again"
 	fi
 	[ "$v" = series ] || return 0
-	if out=$(python3 "$TOP/scripts/vtdlog.py" check "$logf"); then
-		result PASS trace-check "$tag" "$(echo "$out" | head -n 1)"
-	else
-		result FAIL trace-check "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
-	fi
+	vtdlog_result trace-check "$tag" check "$logf"
 	# The debugfs view against the trace replay, at the end of every
 	# profile: after the hotplug rounds and domain switches, where run.
-	if out=$(python3 "$TOP/scripts/vtdlog.py" tags "$logf"); then
-		result PASS tags-vs-trace "$tag" "$(echo "$out" | head -n 1)"
-	else
-		result FAIL tags-vs-trace "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
-	fi
+	vtdlog_result tags-vs-trace "$tag" tags "$logf"
 	# Users' tools read the events: trace-cmd (libtraceevent) and perf.
 	local tool
 	for tool in trace-cmd perf; do
 		case ,$steps, in *,$tool,*) ;; *) continue ;; esac
-		if out=$(python3 "$TOP/scripts/vtdlog.py" tools "$logf" $tool); then
-			result PASS $tool-parse "$tag" "$(echo "$out" | head -n 1)"
-		else
-			result FAIL $tool-parse "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
-		fi
+		vtdlog_result $tool-parse "$tag" tools "$logf" $tool
 	done
-	if out=$(python3 "$TOP/scripts/vtdlog.py" order "$logf"); then
-		result PASS attach-order "$tag" "$(echo "$out" | head -n 1)"
-	else
-		result FAIL attach-order "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
-	fi
+	vtdlog_result attach-order "$tag" order "$logf"
 	case ,$steps, in *,hotplug,*)
 		# The disk's device-TLB tag: assigned at boot and on each re-add,
 		# unassigned on each removal and when the domain switches.
@@ -189,13 +185,13 @@ report_guest() {
 			result FAIL hotplug-tags "$tag" "disk's device-TLB tag: $a assigns, $u unassigns, $live live ($4)"
 		fi ;;
 	esac
+	case ,$steps, in *,suspend,*)
+		# Suspend to RAM: the queue re-initialised under live tags.
+		vtdlog_result suspend-resume "$tag" suspend "$logf" ;;
+	esac
 	case ,$steps, in *,superpage,*)
 		# 2 MiB superpages on a first-level domain, as QEMU saw them unmapped.
-		if out=$(python3 "$TOP/scripts/vtdlog.py" superpage "$logf"); then
-			result PASS superpage-flush "$tag" "$(echo "$out" | head -n 1)"
-		else
-			result FAIL superpage-flush "$tag" "$(echo "$out" | head -n 1); $(echo "$out" | sed -n 2p | cut -c1-120)"
-		fi ;;
+		vtdlog_result superpage-flush "$tag" superpage "$logf" ;;
 	esac
 	if [ "$p" = lazy ]; then
 		local n
@@ -644,10 +640,13 @@ deb_test() {
 	fi
 }
 
-if [ "$mode" != check ] && [ "$var" = series ] && [ -z "${NO_TOOLS:-}" ]; then
-	step "kunit.py config" kunitconfig_test
-	step "make deb DEB_CONFIG=small" deb_test
-fi
+tools=""
+[ "$mode" = check ] || [ "$var" != series ] || [ -n "${NO_TOOLS:-}" ] || tools=1
+[ -z "$tools" ] || step "kunit.py config" kunitconfig_test
 unit_tests
 [ -n "${NO_CHECK:-}" ] || "$TOP/scripts/check.sh" || result FAIL check - "check.sh stopped early: see the log above"
+# Packaging last: it builds in the series' directory with another release
+# string, and the per-patch builds above link against the series' build
+# (before, the series was rebuilt for them after it: a minute).
+[ -z "$tools" ] || step "make deb DEB_CONFIG=small" deb_test
 FINISHED=1

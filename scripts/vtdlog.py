@@ -16,6 +16,8 @@
   vtdlog.py count LOG EVENT     how many EVENTs real devices produced
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
                                 in QEMU's raw PASID-based IOTLB descriptors
+  vtdlog.py suspend LOG         the suspend step's rounds: woken from S3, the
+                                invalidation queue enabled again and used
   vtdlog.py iqe-matrix JSON     the queue error suite's batches (kunit.py
                                 parse JSON, its .console beside it)
 
@@ -875,6 +877,76 @@ def superpage(path):
                  (len(big), ', '.join('did %d pasid %d' % x for x in dids), devtlb))
 
 
+SUSPEND_ROUNDS = 5
+
+
+def suspend(path):
+    """The suspend step's rounds (guest marks begin/end suspend-N), as the
+    host, the kernel and QEMU saw them. In each round QEMU must really have
+    suspended: hotplug.py notes "@@HOST suspend N: suspended,
+    system_wakeup" only after QMP's SUSPEND event, with QEMU's run state
+    "suspended", before it wakes the guest (the kernel prints its wake-up
+    lines even when the platform never slept). The kernel must have woken
+    from S3 ("Waking up from system sleep state S3"), and QEMU's trace
+    must show the invalidation queue enabled again (the wake-up reset
+    disables it) and, after that, descriptors that QEMU fetched from the
+    new queue: an invalidation wait and a global IOTLB invalidation (the
+    root table set again). All 5 rounds must be there; none checked
+    nothing: FAIL. Returns (violations, summary)."""
+    rounds, cur = {}, None
+    for line, t in split_records(path):
+        if line is not None:
+            m = MARK.search(line)
+            if m and m.group(2).startswith('suspend-'):
+                n = m.group(2)[len('suspend-'):]
+                if m.group(1) == 'begin':
+                    cur = rounds.setdefault(n, {'woke': False, 'enabled': False, 'after': 0,
+                                                'global': False, 'wait': False, 'ended': False,
+                                                'host': False})
+                elif cur is not None:
+                    cur['ended'] = True
+                    cur = None
+            elif cur is not None and 'Waking up from system sleep state S3' in line:
+                cur['woke'] = True
+            elif cur is not None and '@@HOST suspend %s: suspended, system_wakeup' % n in line:
+                cur['host'] = True
+            continue
+        if cur is None:
+            continue
+        name, args = t.group(1), t.group(2)
+        if name == 'vtd_inv_qi_enable':
+            cur['enabled'] = args.strip().endswith('1')
+            cur['after'], cur['global'], cur['wait'] = 0, False, False
+        elif cur['enabled'] and name == 'vtd_inv_desc':
+            cur['after'] += 1
+        elif cur['enabled'] and name == 'vtd_inv_desc_iotlb_global':
+            cur['global'] = True
+        elif cur['enabled'] and name == 'vtd_inv_desc_wait_sw':
+            cur['wait'] = True
+    bad = []
+    want = [str(i) for i in range(1, SUSPEND_ROUNDS + 1)]
+    if sorted(rounds) != want:
+        bad.append('suspend rounds %s in the log, want %s' % (','.join(sorted(rounds)) or 'none',
+                                                              ','.join(want)))
+    for n in sorted(rounds):
+        r = rounds[n]
+        if not r['ended']:
+            bad.append('round %s: no end mark (the guest did not come back)' % n)
+        if not r['host']:
+            bad.append('round %s: QEMU never suspended (no SUSPEND seen and woken over QMP)' % n)
+        if not r['woke']:
+            bad.append('round %s: the kernel did not report waking from S3' % n)
+        if not r['enabled']:
+            bad.append('round %s: QEMU did not see the invalidation queue enabled again' % n)
+        elif not (r['wait'] and r['global']):
+            bad.append('round %s: after the queue was enabled again QEMU fetched %d descriptors, '
+                       'with%s an invalidation wait and with%s a global IOTLB invalidation'
+                       % (n, r['after'], '' if r['wait'] else 'out', '' if r['global'] else 'out'))
+    return bad, ('%d suspend rounds: QEMU suspended and was woken over QMP in each, the kernel woke from S3, the queue enabled again, '
+                 'then %s descriptors through it (a global IOTLB invalidation and a wait in each)'
+                 % (len(rounds), '/'.join(str(rounds[n]['after']) for n in sorted(rounds))))
+
+
 def kernel_identity(path):
     """(given, ran): the version string of the bzImage QEMU was given
     (qemu.sh reads it from the image's setup header before the boot and
@@ -1115,6 +1187,8 @@ def main():
             print('%s %s\t%s' % (kind, dom, ' '.join('%s=%s' % kv for kv in sorted(f.items()))))
     elif cmd == 'superpage':
         verdict(*superpage(path))
+    elif cmd == 'suspend':
+        verdict(*suspend(path))
     elif cmd == 'follow':
         a, u, dids, live = follow(path, sys.argv[3])
         print('assigns=%d unassigns=%d live=%d dids=%s' % (a, u, live, ','.join(dids)))

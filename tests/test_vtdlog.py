@@ -381,6 +381,42 @@ class UsersTools(unittest.TestCase):
         self.rejects('tools-perf-empty.log', 'perf', 'nothing was read')
 
 
+class Suspend(unittest.TestCase):
+    def rejects(self, name, what):
+        bad, _ = vtdlog.suspend(fx(name))
+        self.assertTrue(any(what in b for b in bad), bad)
+
+    def test_suspend_accepts_real_rounds(self):
+        """suspend: a real run's 5 rounds (S3 wake-up, queue enabled again and used) are accepted"""
+        bad, summary = vtdlog.suspend(fx('suspend-real.log'))
+        self.assertEqual(bad, [])
+        self.assertIn('5 suspend rounds', summary)
+
+    def test_suspend_rejects_a_round_without_the_queue_enabled_again(self):
+        """suspend: tripped by a round in which QEMU did not see the invalidation queue enabled again"""
+        self.rejects('suspend-no-enable.log', 'round 3: QEMU did not see the invalidation queue enabled again')
+
+    def test_suspend_rejects_a_queue_enabled_but_not_used(self):
+        """suspend: tripped by a round whose re-enabled queue fetched no descriptor"""
+        self.rejects('suspend-unused.log', 'round 2: after the queue was enabled again QEMU fetched 0')
+
+    def test_suspend_rejects_a_round_qemu_never_suspended(self):
+        """suspend: tripped by a round in which QEMU never suspended (no host note of its SUSPEND and wake-up)"""
+        self.rejects('suspend-not-suspended.log', 'round 2: QEMU never suspended')
+
+    def test_suspend_rejects_a_round_without_s3(self):
+        """suspend: tripped by a round in which the kernel did not report waking from S3"""
+        self.rejects('suspend-no-wake.log', 'round 4: the kernel did not report waking from S3')
+
+    def test_suspend_rejects_a_missing_round(self):
+        """suspend: tripped by a log with 4 rounds of 5"""
+        self.rejects('suspend-short.log', 'suspend rounds 1,2,3,4 in the log')
+
+    def test_suspend_rejects_a_log_without_rounds(self):
+        """suspend: a log without any round checked nothing: a failure"""
+        self.rejects('suspend-empty.log', 'suspend rounds none in the log')
+
+
 class Superpage(unittest.TestCase):
     def rejects(self, name, what):
         bad, _ = vtdlog.superpage(fx(name))
