@@ -479,7 +479,7 @@ result_files() {  # NAME -> "BASE-FILE SERIES-FILE"
 # by make soak.
 MATRIX="svm-off no-tracing kunit-m debian"
 MX=$BUILD/matrix
-mxdir=$BCK/matrix-v2
+mxdir=$BCK/matrix-v3
 mx_config() {  # mx_config NAME: $MX/NAME/.config at the checked-out commit
 	local d=$MX/$1
 	mkdir -p "$d"
@@ -529,7 +529,7 @@ mx_compile() {  # mx_compile NAME OUT
 	fi
 	# (Not the host tools' own: make prepares the directory the first
 	# time, and bison's notes on scripts/genksyms would be "new" once.)
-	grep -E 'warning:' "$2.log" | sed "s|$d/||g" | grep -v '^scripts/' | norm > "$2" || true
+	grep -E 'warning:' "$2.log" | sed "s|$d/||g" | norm | grep -v '^scripts/' > "$2" || true
 	# Nothing compiled would be no warning too.
 	find "$d/drivers/iommu" -name '*.o' | wc -l > "$2.objs"
 	[ -f "$d/drivers/iommu/intel/iommu.o" ] || { echo "no drivers/iommu/intel/iommu.o compiled" >&2; return 1; }
