@@ -518,6 +518,10 @@ mx_key() {  # mx_key NAME
 		gcc -dumpfullversion
 	} | md5sum | cut -c1-12
 }
+# Where the entry's result for COMMIT is kept (SIDE: base or series).
+mx_file() {  # mx_file NAME SIDE COMMIT
+	echo "$mxdir/$1-$2-$(git -C "$TREE" rev-parse "$3^{tree}" | cut -c1-12)-$(mx_key "$1").txt"
+}
 # W=1 warnings of drivers/iommu/ in $MX/NAME, normalised, to OUT; every
 # object compiled again (through ccache) so that every warning prints.
 mx_compile() {  # mx_compile NAME OUT
@@ -543,15 +547,14 @@ tp_objs() {
 	done
 }
 matrix() {
-	local name r f what at why bad=() lines=() new key t
+	local name r f what at why bad=() lines=() new t
 	debian_config_pkg
 	mkdir -p "$mxdir"
 	for r in "$base|base|at the base" "$rev|series|with the series"; do
 		IFS='|' read -r r what at <<< "$r"
 		local co=""
 		for name in $MATRIX; do
-			key=$(mx_key "$name")
-			f=$mxdir/$name-$what-$(git -C "$TREE" rev-parse "$r^{tree}" | cut -c1-12)-$key.txt
+			f=$(mx_file "$name" "$what" "$r")
 			[ ! -f "$f" ] || continue
 			[ -n "$co" ] || { "$TOP/scripts/tree.sh" checkout "$r"; co=1; }
 			t=$(date +%s)
@@ -575,9 +578,9 @@ matrix() {
 		done
 	done
 	for name in $MATRIX; do
-		key=$(mx_key "$name")
-		local bf=$mxdir/$name-base-$(git -C "$TREE" rev-parse "$base^{tree}" | cut -c1-12)-$key.txt
-		local sf=$mxdir/$name-series-$(git -C "$TREE" rev-parse "$rev^{tree}" | cut -c1-12)-$key.txt
+		local bf sf
+		bf=$(mx_file "$name" base "$base")
+		sf=$(mx_file "$name" series "$rev")
 		new=$(comm -13 "$bf" "$sf")
 		if [ -n "$new" ]; then
 			echo "$new" > "$CK/matrix-$name-new.txt"
@@ -596,10 +599,9 @@ matrix() {
 # the series' head) must show as new in svm-off; and the tracepoint probe
 # must find the events in that build, which has tracing.
 matrix_control() {
-	local f=drivers/iommu/intel/cache.c key bf out=$CK/control-matrix.txt tp
+	local f=drivers/iommu/intel/cache.c bf out=$CK/control-matrix.txt tp
 	"$TOP/scripts/tree.sh" checkout "$rev"
-	key=$(mx_key svm-off)
-	bf=$mxdir/svm-off-base-$(git -C "$TREE" rev-parse "$base^{tree}" | cut -c1-12)-$key.txt
+	bf=$(mx_file svm-off base "$base")
 	[ -f "$bf" ] || { result FAIL control:matrix check "no base result for svm-off: the matrix did not run"; return 0; }
 	mx_config svm-off
 	printf '\n#ifndef CONFIG_INTEL_IOMMU_SVM\nstatic void vtd_matrix_control(void)\n{\n}\n#endif\n' >> "$SRC/$f"

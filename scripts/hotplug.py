@@ -56,17 +56,25 @@ def call(f, cmd, quiet=False, **args):
             return reply
 
 
+def take_event(f, match, deadline):
+    """The first QMP event MATCH accepts, taken off the queue, or None at
+    DEADLINE."""
+    while time.time() < deadline:
+        for e in EVENTS:
+            if match(e):
+                EVENTS.remove(e)
+                return e
+        call(f, 'query-status', quiet=True)  # reads any events queued meanwhile
+        time.sleep(0.05)
+    return None
+
+
 def wait_deleted(f, dev, timeout=30):
     """QEMU finishes an unplug after the guest lets go of the device; only
     then is the block node free for a new device. Wait for DEVICE_DELETED."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for e in EVENTS:
-            if e['event'] == 'DEVICE_DELETED' and e.get('data', {}).get('device') == dev:
-                EVENTS.remove(e)
-                return True
-        call(f, 'query-status', quiet=True)  # reads any events queued meanwhile
-        time.sleep(0.1)
+    if take_event(f, lambda e: e['event'] == 'DEVICE_DELETED' and
+                  e.get('data', {}).get('device') == dev, time.time() + timeout):
+        return True
     print('hotplug.py: no DEVICE_DELETED for %s after %ds' % (dev, timeout), file=sys.stderr)
     return False
 
@@ -78,37 +86,28 @@ def wake(f, n, log, timeout=60):
     guest woke by itself) is reported and gets no note, so the round fails
     vtdlog.py's suspend check."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        for e in list(EVENTS):
-            if e['event'] in ('SUSPEND', 'WAKEUP'):
-                EVENTS.remove(e)
-            if e['event'] == 'WAKEUP':
-                print('hotplug.py: the guest woke from round %s before system_wakeup' % n,
-                      file=sys.stderr)
-                return False
-            if e['event'] == 'SUSPEND':
-                if call(f, 'query-status', quiet=True).get('return', {}).get('status') != 'suspended':
-                    continue
-                # O_APPEND, as the serial console's writer; the guest and
-                # its trace are quiet while it is suspended.
-                with open(log, 'a') as out:
-                    out.write('\n@@HOST suspend %s: suspended, system_wakeup\n' % n)
-                call(f, 'system_wakeup')
-                # Its WAKEUP event, taken here: left queued, it would read
-                # as the next round's guest waking by itself.
-                while time.time() < deadline:
-                    for w in EVENTS:
-                        if w['event'] == 'WAKEUP':
-                            EVENTS.remove(w)
-                            return True
-                    call(f, 'query-status', quiet=True)
-                    time.sleep(0.05)
-                print('hotplug.py: no WAKEUP event after system_wakeup in round %s' % n, file=sys.stderr)
-                return False
-        call(f, 'query-status', quiet=True)  # reads any events queued meanwhile
-        time.sleep(0.05)
-    print('hotplug.py: the guest did not suspend within %ds of round %s' % (timeout, n),
-          file=sys.stderr)
+    while True:
+        e = take_event(f, lambda e: e['event'] in ('SUSPEND', 'WAKEUP'), deadline)
+        if e is None:
+            print('hotplug.py: the guest did not suspend within %ds of round %s' % (timeout, n),
+                  file=sys.stderr)
+            return False
+        if e['event'] == 'WAKEUP':
+            print('hotplug.py: the guest woke from round %s before system_wakeup' % n,
+                  file=sys.stderr)
+            return False
+        if call(f, 'query-status', quiet=True).get('return', {}).get('status') == 'suspended':
+            break
+    # O_APPEND, as the serial console's writer; the guest and its trace are
+    # quiet while it is suspended.
+    with open(log, 'a') as out:
+        out.write('\n@@HOST suspend %s: suspended, system_wakeup\n' % n)
+    call(f, 'system_wakeup')
+    # Its WAKEUP event, taken here: left queued, it would read as the next
+    # round's guest waking by itself.
+    if take_event(f, lambda e: e['event'] == 'WAKEUP', deadline):
+        return True
+    print('hotplug.py: no WAKEUP event after system_wakeup in round %s' % n, file=sys.stderr)
     return False
 
 
