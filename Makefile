@@ -4,7 +4,8 @@
 #   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
 #   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
 # Variables: PROFILE=legacy|legacy-ats|sm-cm-ats|lazy|vfio|vfio-cm (run, shell)
-#            SERIES=none builds stock 6.1 from the same base
+#            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
+#            series with the sanitizers (configs/debug.config)
 .PHONY: help run test tree export check bench shell build initramfs deb kunit clean distclean
 
 PROFILE ?= legacy-ats

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Configure and build one kernel variant: build.sh [series|stock]
+# Configure and build one kernel variant: build.sh [series|stock|debug]
 #   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
 #   stock:  the base alone (SERIES=none), configs/vtd.config
+#   debug:  the series' commit, + configs/debug.config (sanitizers), compiled
+#           from a worktree of its own ($SRC_DEBUG), so that it can build
+#           while make test builds the others from $SRC
 # The config is tinyconfig + the fragments; an option of a fragment that does
 # not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
 var=${1:-$(variant)}
-[ "$var" = series ] && "$TOP/scripts/tree.sh" ensure
+[ "$var" = stock ] || "$TOP/scripts/tree.sh" ensure
+if [ "$var" = debug ]; then
+	export VTD_SRC=$SRC_DEBUG
+	SRC=$SRC_DEBUG
+fi
 rev=${REV:-$("$TOP/scripts/tree.sh" rev "$var")}
 "$TOP/scripts/tree.sh" checkout "$rev"
 src=$SRC
@@ -117,6 +124,17 @@ EOC
 		| sed 's/;$//' > "$out/arch/x86/boot/vtd-probes"
 }
 
+# The functions compiled from drivers/iommu/, by name, next to the kernel:
+# the host tells by them whether a sanitizer or kmemleak report involves
+# the IOMMU code (vtdlog.py sanitizers). Static functions included; a name
+# that other code uses too would count as the IOMMU's.
+iommu_syms() {
+	nm --defined-only "$out/drivers/iommu/built-in.a" 2>/dev/null |
+		awk '$2 ~ /^[tTwW]$/ {print $3}' | sed 's/\.[a-z]*\.[0-9]*$//' | sort -u \
+		> "$out/arch/x86/boot/vtd-iommu-syms"
+	[ -s "$out/arch/x86/boot/vtd-iommu-syms" ] || die "no function symbols in $out/drivers/iommu/built-in.a"
+}
+
 # The same commit and fragments as the last build of this variant: reuse it.
 stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -124,6 +142,8 @@ if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)
 	# (A kernel built before the probes existed gets them now.)
 	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] ||
 		must "kprobe events for $var" probes
+	[ -f "$out/arch/x86/boot/vtd-iommu-syms" ] || [ ! -f "$out/drivers/iommu/built-in.a" ] ||
+		must "IOMMU symbols of $var" iommu_syms
 	exit 0
 fi
 # Stock differs from the series in a few files and one config option: when
@@ -150,6 +170,7 @@ must "configure $var" configure
 [ -n "${CONFIG_ONLY:-}" ] && exit 0
 must "build $var (ccache, -j$NPROC)" compile
 must "kprobe events for $var" probes
+must "IOMMU symbols of $var" iommu_syms
 echo "$stamp" > "$out/vtd-stamp"
 {
 	echo "variant=$var"

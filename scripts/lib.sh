@@ -9,7 +9,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${VTD_CACHE:-$HOME/.cache/vtd-cache-tags}
 WORK=${VTD_WORK:-$TOP/work}
 TREE=$WORK/linux            # git tree: base commit + one commit per patch
-SRC=$WORK/src               # detached worktree every build compiles from
+SRC=${VTD_SRC:-$WORK/src}   # detached worktree every build compiles from
+SRC_DEBUG=$WORK/src-debug   # the debug kernel's own: it builds while others build from $SRC
 BUILD=$WORK/build           # O= directories, one per variant
 LOGS=$WORK/logs
 RESULTS=${RESULTS:-$WORK/results.tsv}
@@ -100,10 +101,12 @@ series_version() {
 }
 # The users' tools the guest image carries (scripts/initramfs.sh).
 guest_tools() { command -v trace-cmd perf 2>/dev/null || true; }
-# variant: "series" (the default) or "stock" (SERIES=none).
+# variant: "series" (the default), "stock" (SERIES=none) or "debug"
+# (SERIES=debug: the series with configs/debug.config, the sanitizers).
 variant() {
 	case "${SERIES:-}" in
 	none|stock|0) echo stock ;;
+	debug) echo debug ;;
 	*) echo series ;;
 	esac
 }
@@ -112,7 +115,8 @@ build_of() { echo "$BUILD/$1"; }
 # leaves in its directory (vtd-stamp): equal stamps, the same kernel.
 frags_of() {
 	echo "$TOP/configs/vtd.config"
-	[ "$1" != series ] || [ ! -f "$TOP/configs/series.config" ] || echo "$TOP/configs/series.config"
+	[ "$1" = stock ] || [ ! -f "$TOP/configs/series.config" ] || echo "$TOP/configs/series.config"
+	[ "$1" != debug ] || echo "$TOP/configs/debug.config"
 }
 build_stamp() {  # build_stamp VARIANT REV
 	local f

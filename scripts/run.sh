@@ -16,6 +16,9 @@ if [ "${1:-}" = shell ]; then
 fi
 logf=$LOGS/$var/run-$PROFILE.log
 rm -f "$logf"
-step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" boot,events,dio,workload,tag-view,trace-dump "$logf"
+steps=boot,events,dio,workload,tag-view,trace-dump
+# The debug kernel ends with a kmemleak scan, whose list the log holds.
+[ "$var" != debug ] || steps+=,kmemleak
+step "boot $PROFILE and run the workload" "$TOP/scripts/qemu.sh" "$PROFILE" "$steps" "$logf"
 [ "$STEP_RC" = 124 ] && die "the guest hung (killed after ${TIMEOUT:-300}s): see $logf"
 python3 "$TOP/scripts/summary.py" "$logf" "$BUILD/$var/vtd-info" "$PROFILE"

@@ -113,15 +113,16 @@ guest_results() {
 }
 
 # report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
-# On the series kernel nothing may be skipped: a step that skips there
-# (no events, no trace, no edu device, a selftest case) checked nothing.
+# On the series kernel (and the debug kernel, the series with sanitizers)
+# nothing may be skipped: a step that skips there (no events, no trace, no
+# edu device, a selftest case) checked nothing.
 report_guest() {
 	local v=$1 p=$2 steps=$3 logf=$LOGS/$1/$2.log rc tag finished=1 st name det bad out
 	rc=$(cat "$LOGS/$v/$p.rc" 2>/dev/null || echo 1)
 	local again=""
 	[ -f "$logf.qemu-abort" ] && again="; booted twice: QEMU aborted the first time on an assertion of its own ($logf.qemu-abort)"
-	tag=$p; [ "$v" = stock ] && tag="$p,stock"
-	[ "$v" = deb ] && tag="$p,deb"
+	tag=$p
+	case $v in stock|deb|debug) tag="$p,$v" ;; esac
 	if [ ! -s "$logf" ]; then
 		result FAIL boot "$tag" "no log: the guest did not run ($logf)"
 		return
@@ -147,7 +148,7 @@ report_guest() {
 	fi
 	while IFS=$'\t' read -r st name det; do
 		[ "$name" = guest-finished ] && { finished=0; continue; }
-		if [ "$st" = SKIP ] && [ "$v" = series ]; then
+		if [ "$st" = SKIP ] && { [ "$v" = series ] || [ "$v" = debug ]; }; then
 			st=FAIL det="skipped on the series kernel, so nothing was checked: $det"
 		fi
 		result "$st" "$name" "$tag" "$det"
@@ -162,7 +163,7 @@ report_guest() {
 	else
 		result PASS boot "$tag" "booted ${ran##* (vtd@cache-tags) }, the kernel given; ran $steps; no unexpected DMAR fault, WARNING or BUG$again"
 	fi
-	[ "$v" = series ] || return 0
+	case $v in series|debug) ;; *) return 0 ;; esac
 	vtdlog_result trace-check "$tag" check "$logf"
 	# The debugfs view against the trace replay, at the end of every
 	# profile: after the hotplug rounds and domain switches, where run.
@@ -303,6 +304,19 @@ compare_counts() {  # series vs stock on the fixed workload, both booted in this
 	fi
 }
 
+# The kernel the guests boot, copied when built: later builds in the same
+# directory (mutants, stock, packaging) must not reach a guest that starts
+# after them.
+freeze_kernel() {  # VARIANT
+	local f
+	rm -rf "$WORK/kernels/$1"
+	mkdir -p "$WORK/kernels/$1"
+	cp "$BUILD/$1/arch/x86/boot/bzImage" "$BUILD/$1/vtd-info" "$WORK/kernels/$1/"
+	for f in vtd-probes vtd-iommu-syms; do
+		[ ! -f "$BUILD/$1/arch/x86/boot/$f" ] || cp "$BUILD/$1/arch/x86/boot/$f" "$WORK/kernels/$1/"
+	done
+}
+
 # The negative-control kernels: the series plus one tests/mutants/NAME.patch
 # each (not part of the series), and the guests that must catch them:
 #   skip-iotlb-sync-flush  no IOTLB flush after an unmap: the VFIO
@@ -328,8 +342,8 @@ mutant_guests() {  # NAME -> the profiles its kernel boots
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
 }
-build_mutant() {  # NAME; leaves the series' output directory holding it
-	local name=$1 patch=$TOP/tests/mutants/$1.patch rev idx=$WORK/mutant.index t c stamp
+build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
+	local name=$1 var=${2:-series} patch=$TOP/tests/mutants/$1.patch rev idx=$WORK/mutant-$1.index t c stamp
 	local out=$BUILD/mutant-$1
 	rev=$("$TOP/scripts/tree.sh" rev series)
 	rm -f "$idx"
@@ -350,12 +364,12 @@ build_mutant() {  # NAME; leaves the series' output directory holding it
 	fi
 	rm -rf "$out"
 	mkdir -p "$out"
-	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" series
-	cp "$BUILD/series/arch/x86/boot/bzImage" "$BUILD/series/arch/x86/boot/vtd-probes" \
-		"$BUILD/series/vtd-info" "$out/"
+	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var"
+	cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/arch/x86/boot/vtd-probes" \
+		"$BUILD/$var/arch/x86/boot/vtd-iommu-syms" "$BUILD/$var/vtd-info" "$out/"
 	echo "$stamp" > "$out/vtd-stamp"
 	log "mutant kernel $name: $out/bzImage"
-	touch "$BUILD/mutant.rebuilt"
+	[ "$var" != series ] || touch "$BUILD/mutant.rebuilt"
 }
 build_mutants() {
 	local m rc=0
@@ -397,6 +411,109 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 		result FAIL control:mutant-trace "$p,$m" "the trace-coverage test did not fail on the mutant (result ${trace:-none}): $logf"
 	fi
 }
+# The debug kernel (configs/debug.config: KASAN, UBSAN, kmemleak,
+# DEBUG_OBJECTS) on the profiles with the most churn: hot-unplug rounds,
+# suspend, domain switches (legacy-ats, sm-fl-ats) and VFIO remap cycles
+# (a 200-cycle oracle), each ending in a kmemleak scan; KUnit runs in the
+# first. It is built from a worktree of its own, niced, in the background
+# from the start: it takes the CPU the guests leave idle. Then its two
+# mutants, which only a sanitizer catches, each booted through the domain
+# switches on legacy-ats:
+#   leak-tag  a tag whose last user goes is never freed: kmemleak must list
+#             it, allocated through drivers/iommu
+#   uaf-tag   the unassign reads the tag it has just freed: KASAN must
+#             report a use-after-free there
+DEBUG_PROFILES=${DEBUG_PROFILES:-legacy-ats sm-fl-ats vfio}
+DEBUG_MUTANTS=${DEBUG_MUTANTS:-leak-tag uaf-tag}
+debug_steps() {
+	case $1 in
+	legacy-ats) echo boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,kmemleak ;;
+	*) echo "$(steps_of "$1"),kmemleak" ;;
+	esac
+}
+debug_mutant_steps() { echo boot,domain-switch,kmemleak; }
+debug_chain() {
+	local p m first=1 append rc
+	mkdir -p "$LOGS/debug"
+	# Niced, with everything it starts: the foreground goes first.
+	renice -n 10 -p $BASHPID >/dev/null
+	if ! "$TOP/scripts/build.sh" debug > "$LOGS/debug/build.out" 2>&1; then
+		touch "$LOGS/debug/build.failed"
+		return
+	fi
+	freeze_kernel debug
+	for p in $DEBUG_PROFILES; do
+		append=kunit.enable=0
+		[ $first = 0 ] || append=
+		first=0
+		case $p in vfio*) ORACLE=200 run_guest_bg debug "$p" "$(debug_steps "$p")" "$append" & ;;
+		*) run_guest_bg debug "$p" "$(debug_steps "$p")" "$append" & ;;
+		esac
+	done
+	for m in $DEBUG_MUTANTS; do
+		# (Not "if ! ...": bash switches errexit off for what a
+		# condition runs, and build_mutant relies on it.)
+		set +e
+		(set -e; build_mutant "$m" debug) >> "$LOGS/debug/build.out" 2>&1
+		rc=$?
+		set -e
+		if [ $rc != 0 ]; then
+			touch "$LOGS/debug/mutant-$m.failed"
+			continue
+		fi
+		run_guest_bg "mutant-$m" legacy-ats "$(debug_mutant_steps)" kunit.enable=0 &
+	done
+	# The debug kernel back in its directory: a later make test finds it,
+	# and the mutants, up to date.
+	"$TOP/scripts/build.sh" debug >> "$LOGS/debug/build.out" 2>&1 ||
+		touch "$LOGS/debug/build-back.failed"
+	wait
+}
+report_debug() {
+	local p m first syms=$WORK/kernels/debug/vtd-iommu-syms
+	if [ -f "$LOGS/debug/build.failed" ]; then
+		result FAIL build debug "the debug kernel did not build: $(grep -m1 -E 'ERROR|error' "$LOGS/debug/build.out" | cut -c1-120); $LOGS/debug/build.out"
+		return
+	fi
+	result PASS build debug "$(sed -n 's/^patches=//p' "$WORK/kernels/debug/vtd-info") patches, with configs/debug.config (KASAN, UBSAN, kmemleak, DEBUG_OBJECTS)"
+	[ ! -f "$LOGS/debug/build-back.failed" ] ||
+		result FAIL build debug "building the debug kernel back after its mutants failed: $LOGS/debug/build.out"
+	first=1
+	for p in $DEBUG_PROFILES; do
+		report_guest debug "$p" "$(debug_steps "$p")"
+		if [ $first = 1 ]; then
+			kunit_results "$LOGS/debug/$p.log" debug
+			iqe_matrix "$LOGS/kunit-debug.json" "$p,debug"
+		fi
+		first=0
+		vtdlog_result sanitizers "$p,debug" sanitizers "$LOGS/debug/$p.log" "$syms"
+	done
+	for m in $DEBUG_MUTANTS; do
+		report_mutant_sanitizer "$m" legacy-ats
+	done
+}
+# A sanitizer mutant: the sanitizers check must reject its guest, for the
+# reason the mutant was made for.
+report_mutant_sanitizer() {
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want
+	case $m in leak-tag) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
+	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
+		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
+		return
+	fi
+	if [ ! -s "$logf" ] || [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ]; then
+		result FAIL control:mutant-sanitizer "$p,$m" "the mutant guest hung or did not run: $logf"
+		return
+	fi
+	if out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "$BUILD/mutant-$m/vtd-iommu-syms"); then
+		result FAIL control:mutant-sanitizer "$p,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
+	elif out=$(grep -m1 $'^violation\t'"$want:" <<< "$out"); then
+		result PASS control:mutant-sanitizer "$p,$m" "tripped: ${out#violation$'\t'}"
+	else
+		result FAIL control:mutant-sanitizer "$p,$m" "rejected, but with no $want violation: $(echo "$out" | sed -n 2p | cut -c1-150)"
+	fi
+}
+
 # DMA integrity on a first-level domain must fail on it: dio (the pattern
 # read back through O_DIRECT) not ok, or the disk's DMA broken outright:
 # QEMU's virtio stops the device when it reads a ring through a stale
@@ -416,7 +533,7 @@ report_mutant_iqe() {
 }
 
 report_mutant_dio() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken hang
 	rc=$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null || echo none)
 	dio=$(python3 "$TOP/scripts/vtdlog.py" tap "$logf" 2>/dev/null | awk -F'\t' '$2 == "dio" {print $1 "\t" $3; exit}')
 	broken=$(grep -a -m1 -E "$VIRTIO_BROKEN" "$logf" 2>/dev/null || true)
@@ -424,6 +541,12 @@ report_mutant_dio() {
 		result PASS control:mutant-dio "$p,$m" "tripped: dio failed on a first-level domain: $(echo "${dio#*$'\t'}" | cut -c1-110)"
 	elif [ -z "$dio" ] && [ -n "$broken" ]; then
 		result PASS control:mutant-dio "$p,$m" "tripped: the disk's DMA broke before dio could finish (guest exit $rc): ${broken#qemu-system-x86_64: }"
+	elif [ -z "$dio" ] && [ -f "$logf.idle" ] && hang=$(python3 "$TOP/scripts/vtdlog.py" hang "$logf") &&
+		[[ $hang == *"NMI: CPU 0 in default_idle_call"* && $hang == *"D state: "*dmaio* ]]; then
+		# The disk's I/O never completed: the guest sat idle, its reader
+		# in D state, until the watchdog's NMI (seen once, on a loaded
+		# machine, instead of QEMU's virtio messages).
+		result PASS control:mutant-dio "$p,$m" "tripped: the disk's I/O never completed: dmaio in D state, the guest idle until the watchdog: $(echo "$hang" | grep -o 'no console output for [0-9]*s')"
 	elif [ -z "$dio" ]; then
 		result FAIL control:mutant-dio "$p,$m" "the mutant guest gave no dio result and QEMU reported no broken device (exit $rc): $logf"
 	else
@@ -472,20 +595,16 @@ if [ "$mode" != check ]; then
 	else
 		result FAIL build "$var" "see $LOGS/build-$var.log"
 	fi
-	# The kernel the guests boot, copied now: later builds in the same
-	# directory (mutants, stock, packaging) must not reach a guest that
-	# starts after them.
-	freeze_kernel() {
-		rm -rf "$WORK/kernels/$var"
-		mkdir -p "$WORK/kernels/$var"
-		cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/vtd-info" "$WORK/kernels/$var/"
-		[ ! -f "$BUILD/$var/arch/x86/boot/vtd-probes" ] || cp "$BUILD/$var/arch/x86/boot/vtd-probes" "$WORK/kernels/$var/"
-	}
 	rm -rf "$WORK/kernels"
-	[ "$STEP_RC" != 0 ] || step "keep the $var kernel for the guests" freeze_kernel
+	[ "$STEP_RC" != 0 ] || step "keep the $var kernel for the guests" freeze_kernel "$var"
 	step initramfs "$TOP/scripts/initramfs.sh"
 	[ "$STEP_RC" = 0 ] || result FAIL initramfs - "the guest image did not build: see the log above"
 	bg=()
+	if [ "$var" = series ] && [ -z "${NO_DEBUG:-}" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
+		log "build the debug kernel and boot it (in the background, niced: $LOGS/debug/build.out)"
+		debug_chain &
+		bg+=(debug-chain)
+	fi
 	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
 		# VFIO guests mostly wait for the edu device: boot them alongside.
 		for p in $PROFILES; do
@@ -572,6 +691,7 @@ if [ "$mode" != check ]; then
 		log "background guests done in $(( $(date +%s) - s0 ))s"
 		for g in "${bg[@]}"; do
 			case $g in
+			debug-chain) report_debug ;;
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;

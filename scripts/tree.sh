@@ -7,7 +7,9 @@
 #   tree.sh checkout REV   put REV in $SRC, the worktree builds compile from.
 #                    One path for every variant lets ccache and make reuse
 #                    objects between stock, series and per-patch builds.
-#   tree.sh rev series|stock   the commit a variant builds: the base, or
+#                    (The debug kernel, built beside them, has its own:
+#                    $SRC_DEBUG, by VTD_SRC.)
+#   tree.sh rev series|debug|stock   the commit a variant builds: the base, or
 #                    HEAD, plus one commit of any uncommitted changes
 . "$(dirname "$0")/lib.sh"
 
@@ -100,7 +102,7 @@ $( [ -d "$TREE/.git" ] && echo "The existing $TREE is left as it was." || echo "
 		fi
 	done
 	git -C "$new" update-ref $APPLIED_REF HEAD
-	rm -rf "$SRC" "$TREE"
+	rm -rf "$SRC" "$SRC_DEBUG" "$TREE"
 	mv "$new" "$TREE"
 	log "tree ready: $TREE, base $debver + $n patches"
 }

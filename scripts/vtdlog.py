@@ -20,6 +20,9 @@
                                 invalidation queue enabled again and used
   vtdlog.py iqe-matrix JSON     the queue error suite's batches (kunit.py
                                 parse JSON, its .console beside it)
+  vtdlog.py sanitizers LOG SYMS the debug kernel's KASAN, UBSAN, KCSAN and
+                                ODEBUG reports and kmemleak's objects, held
+                                against SYMS (the functions of drivers/iommu)
 
 Standard library only. Output is tab-separated where other scripts read it.
 """
@@ -298,7 +301,10 @@ FAULT = [
     (re.compile(r'DMAR: \[(DMA Read|DMA Write|INTR-REMAP)'), 'DMAR fault'),
     (re.compile(r'DMAR:.*(fault|Fault)'), 'DMAR fault'),
     (re.compile(r'WARNING:'), 'WARNING'),
+    (re.compile(r'BUG: KASAN: '), 'KASAN'),
+    (re.compile(r'BUG: KCSAN: '), 'KCSAN'),
     (re.compile(r'\bBUG:'), 'BUG'),
+    (re.compile(r'UBSAN: '), 'UBSAN'),
     (re.compile(r'Kernel panic'), 'panic'),
     (re.compile(r'Oops'), 'Oops'),
     (re.compile(r'(Invalidation Queue Error|Invalidation Time-out Error)'), 'QI error'),
@@ -947,6 +953,134 @@ def suspend(path):
                  % (len(rounds), '/'.join(str(rounds[n]['after']) for n in sorted(rounds))))
 
 
+# The first line of a sanitizer's report, and what it is called. Each
+# report runs to the next line of '=' (KASAN, UBSAN, KCSAN) or to the
+# "---[ end trace" of the WARNING it is printed in (ODEBUG), in the lines
+# of the same printk caller.
+SANITIZER = [
+    (re.compile(r'BUG: KASAN: '), 'KASAN'),
+    (re.compile(r'BUG: KCSAN: '), 'KCSAN'),
+    (re.compile(r'UBSAN: '), 'UBSAN'),
+    (re.compile(r'ODEBUG: '), 'ODEBUG'),
+]
+FRAME = re.compile(r'(?:^|[\s\]])([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+')
+KMEMLEAK_OBJECT = re.compile(r'^unreferenced object (0x[0-9a-f]+) \(size (\d+)\):')
+# Allocator frames at the top of a kmemleak backtrace: not the caller.
+ALLOCATOR = re.compile(r'^(kmemleak_|kmalloc|__kmalloc|kmem_cache_|__kmem_cache_|__alloc|alloc_pages|'
+                       r'kzalloc|krealloc|kvmalloc|__kvmalloc|slab_|__slab|kmemdup|kstrdup|'
+                       r'__vmalloc|vmalloc|__get_free_pages|get_zeroed_page|memblock)')
+
+
+def frame_name(name):
+    """A symbol as %pS prints it, without GCC's clone suffixes
+    (.constprop.0, .isra.0, .part.0, .cold)."""
+    return name.split('.')[0]
+
+
+def sanitizer_reports(lines):
+    """[(kind, header, frames)] of the sanitizer reports among console
+    LINES."""
+    out, cur = [], None
+    for line in lines:
+        caller, text = printk_split(line)
+        if cur is not None:
+            if caller != cur['caller']:
+                continue
+            if (cur['kind'] != 'ODEBUG' and re.match(r'^={20,}\s*$', text)) or \
+                    (cur['kind'] == 'ODEBUG' and '---[ end trace' in text) or cur['n'] > 400:
+                out.append((cur['kind'], cur['header'], cur['frames'], cur['files']))
+                cur = None
+                continue
+            cur['n'] += 1
+            cur['frames'].extend(frame_name(f) for f in FRAME.findall(text))
+            continue
+        for rx, kind in SANITIZER:
+            m = rx.search(text)
+            if m:
+                cur = {'kind': kind, 'caller': caller, 'header': text[m.start():].strip(),
+                       'frames': [frame_name(f) for f in FRAME.findall(text[m.end():])],
+                       'files': re.findall(r'\b([\w/.-]+\.[ch]):\d+', text), 'n': 0}
+                break
+    if cur is not None:
+        out.append((cur['kind'], cur['header'], cur['frames'], cur['files']))
+    return out
+
+
+def kmemleak_objects(lines):
+    """The objects of the kmemleak step's dump: (address, size, [frames]),
+    or None when the log has no dump."""
+    objs, cur, inside = [], None, False
+    for line in lines:
+        if '@@KMEMLEAK-BEGIN' in line:
+            inside, objs = True, []
+            continue
+        if '@@KMEMLEAK-END' in line:
+            return objs
+        if not inside:
+            continue
+        m = KMEMLEAK_OBJECT.match(line.strip())
+        if m:
+            cur = (m.group(1), int(m.group(2)), [])
+            objs.append(cur)
+        elif cur is not None:
+            cur[2].extend(frame_name(f) for f in FRAME.findall(line))
+    return None
+
+
+def sanitizers(path, syms_path):
+    """The debug kernel's verdict. Any KASAN, UBSAN, KCSAN or ODEBUG report
+    whose frames (the access, allocation and free stacks included), file
+    or header name a function of drivers/iommu (SYMS: one name a line,
+    build.sh iommu_syms) is a violation, and so is any object in the
+    kmemleak dump whose allocation backtrace passes through one. Other
+    reports and objects are listed in the summary (the boot check fails
+    on any report anyway). The run must show that the tools were there:
+    KASAN initialised, and a kmemleak dump with kmemleak not disabled; a
+    run that checked nothing is a violation too. Returns (violations,
+    summary)."""
+    with open(syms_path) as f:
+        syms = set(l.strip() for l in f if l.strip())
+    lines = list(console(path))
+    bad = []
+    if not syms:
+        bad.append('no IOMMU function names in %s' % syms_path)
+    if not any('KernelAddressSanitizer initialized' in l for l in lines):
+        bad.append('KASAN did not initialise: this kernel checked no access')
+    off = [l.strip() for l in lines if re.search(r'kmemleak: .*(disabled|Memory pool empty)', l)]
+    if off:
+        bad.append('kmemleak stopped: %s' % off[0])
+    objs = kmemleak_objects(lines)
+    if objs is None:
+        bad.append('no kmemleak dump (@@KMEMLEAK-BEGIN/END): no leak was looked for')
+        objs = []
+    ours, others = [], collections.Counter()
+    for addr, size, frames in objs:
+        hit = [f for f in frames if f in syms]
+        if hit:
+            ours.append((addr, size, hit, frames))
+        else:
+            caller = next((f for f in frames if not ALLOCATOR.match(f)), '?')
+            others[caller] += 1
+    for addr, size, hit, frames in ours:
+        bad.append('kmemleak: object %s (%d bytes) allocated through %s: %s'
+                   % (addr, size, hit[0], ' < '.join(frames[:8])))
+    reps = sanitizer_reports(lines)
+    other_reps = []
+    for kind, header, frames, files in reps:
+        hit = list(dict.fromkeys(f for f in frames if f in syms))
+        if any(f.startswith('drivers/iommu/') for f in files) or hit:
+            bad.append('%s: %s (IOMMU frames: %s)' % (kind, header, ', '.join(hit[:4]) or files[0]))
+        else:
+            other_reps.append('%s: %s' % (kind, header))
+    summary = ('KASAN on; no sanitizer report involves drivers/iommu (%d reports in all); kmemleak: '
+               '%d unreferenced objects, none allocated through drivers/iommu' % (len(reps), len(objs)))
+    if others:
+        summary += ' (others by %s)' % ', '.join('%s %d' % kv for kv in others.most_common(5))
+    if other_reps:
+        summary += '; other reports: %s' % '; '.join(other_reps[:3])
+    return bad, summary
+
+
 def kernel_identity(path):
     """(given, ran): the version string of the bzImage QEMU was given
     (qemu.sh reads it from the image's setup header before the boot and
@@ -1189,6 +1323,8 @@ def main():
         verdict(*superpage(path))
     elif cmd == 'suspend':
         verdict(*suspend(path))
+    elif cmd == 'sanitizers':
+        verdict(*sanitizers(path, sys.argv[3]))
     elif cmd == 'follow':
         a, u, dids, live = follow(path, sys.argv[3])
         print('assigns=%d unassigns=%d live=%d dids=%s' % (a, u, live, ','.join(dids)))

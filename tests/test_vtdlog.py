@@ -417,6 +417,53 @@ class Suspend(unittest.TestCase):
         self.rejects('suspend-empty.log', 'suspend rounds none in the log')
 
 
+class Sanitizers(unittest.TestCase):
+    def run_on(self, name):
+        return vtdlog.sanitizers(fx(name), fx('sanitizers-iommu-syms'))
+
+    def rejects(self, name, what):
+        bad, _ = self.run_on(name)
+        self.assertTrue(any(what in b for b in bad), bad)
+
+    def test_sanitizers_accept_a_real_debug_run(self):
+        """sanitizers: the debug kernel's real run (KASAN on, a kmemleak dump with nothing of drivers/iommu) is accepted"""
+        bad, summary = self.run_on('sanitizers-real.log')
+        self.assertEqual(bad, [])
+        self.assertIn('KASAN on', summary)
+
+    def test_sanitizers_reject_a_leaked_tag(self):
+        """sanitizers: tripped by the leak-tag mutant's dump (tags allocated by cache_tag_assign, unreferenced)"""
+        self.rejects('sanitizers-leak.log', 'allocated through cache_tag_assign')
+
+    def test_sanitizers_reject_a_kasan_report_in_iommu_code(self):
+        """sanitizers: tripped by the uaf-tag mutant's KASAN use-after-free in __cache_tag_unassign"""
+        self.rejects('sanitizers-kasan.log', 'KASAN: BUG: KASAN: use-after-free in __cache_tag_unassign')
+
+    def test_sanitizers_reject_a_ubsan_report_in_an_iommu_file(self):
+        """sanitizers: tripped by a UBSAN report in drivers/iommu/intel/cache.c"""
+        self.rejects('sanitizers-ubsan.log', 'UBSAN: UBSAN: shift-out-of-bounds in drivers/iommu/intel/cache.c')
+
+    def test_sanitizers_list_but_accept_reports_of_other_code(self):
+        """sanitizers: a report and leaks with no drivers/iommu frame are listed, not failed (the boot check fails on any)"""
+        bad, summary = self.run_on('sanitizers-other.log')
+        self.assertEqual(bad, [])
+        self.assertIn('other reports: KASAN', summary)
+        self.assertIn('others by other_cache_tag_assign 3', summary)
+        self.assertTrue(any(w == 'KASAN' for w in kinds('sanitizers-other.log')))
+
+    def test_sanitizers_reject_a_run_without_a_kmemleak_dump(self):
+        """sanitizers: a run with no kmemleak dump looked for no leak: a failure"""
+        self.rejects('sanitizers-no-dump.log', 'no kmemleak dump')
+
+    def test_sanitizers_reject_a_run_without_kasan(self):
+        """sanitizers: a kernel whose KASAN did not initialise checked no access: a failure"""
+        self.rejects('sanitizers-no-kasan.log', 'KASAN did not initialise')
+
+    def test_sanitizers_reject_kmemleak_switched_off(self):
+        """sanitizers: kmemleak disabling itself (its pool empty, an error) is a failure"""
+        self.rejects('sanitizers-kmemleak-off.log', 'kmemleak stopped')
+
+
 class Superpage(unittest.TestCase):
     def rejects(self, name, what):
         bad, _ = vtdlog.superpage(fx(name))
