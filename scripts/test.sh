@@ -412,36 +412,56 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 	fi
 }
 # The debug kernel (configs/debug.config: KASAN, UBSAN, kmemleak,
-# DEBUG_OBJECTS) on the profiles with the most churn: hot-unplug rounds,
-# suspend, domain switches (legacy-ats, sm-fl-ats) and VFIO remap cycles
-# (a 200-cycle oracle), each ending in a kmemleak scan; KUnit runs in the
-# first. It is built from a worktree of its own, niced, in the background
+# DEBUG_OBJECTS, fault injection) on the profiles with the most churn:
+# hot-unplug rounds, suspend, domain switches (legacy-ats, sm-fl-ats) and
+# VFIO remap cycles (a 200-cycle oracle), each ending in a kmemleak scan;
+# KUnit runs in the first. legacy-ats also fails each allocation of its
+# group type switches in turn (failnth-switch), vfio each of its
+# VFIO_SET_IOMMU (failnth-vfio). It is built from a worktree of its own, niced, in the background
 # from the start: it takes the CPU the guests leave idle. Then its two
-# mutants, which only a sanitizer catches, each booted through the domain
-# switches on legacy-ats:
-#   leak-tag  a tag whose last user goes is never freed: kmemleak must list
-#             it, allocated through drivers/iommu
-#   uaf-tag   the unassign reads the tag it has just freed: KASAN must
-#             report a use-after-free there
+# mutants, which only a sanitizer catches, each booted on legacy-ats:
+#   leak-tag        a tag whose last user goes is never freed: kmemleak
+#                   must list it, allocated through drivers/iommu (booted
+#                   through the domain switches)
+#   uaf-tag         the unassign reads the tag it has just freed: KASAN
+#                   must report a use-after-free there (the same)
+#   leak-on-enomem  cache_tag_assign() does not free the tag when its
+#                   reference cannot be allocated: kmemleak must list it
+#                   after the failnth-switch step, which fails that
+#                   allocation in the live attach path
 DEBUG_PROFILES=${DEBUG_PROFILES:-legacy-ats sm-fl-ats vfio}
-DEBUG_MUTANTS=${DEBUG_MUTANTS:-leak-tag uaf-tag}
+DEBUG_MUTANTS=${DEBUG_MUTANTS:-leak-tag uaf-tag leak-on-enomem}
 debug_steps() {
 	case $1 in
-	legacy-ats) echo boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,kmemleak ;;
+	legacy-ats) echo boot,events,dio,workload,hotplug,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak ;;
+	vfio*) echo boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak ;;
 	*) echo "$(steps_of "$1"),kmemleak" ;;
 	esac
 }
-debug_mutant_steps() { echo boot,domain-switch,kmemleak; }
+debug_mutant_steps() {
+	case $1 in
+	leak-on-enomem) echo boot,failnth-switch,kmemleak ;;
+	*) echo boot,domain-switch,kmemleak ;;
+	esac
+}
 debug_chain() {
 	local p m first=1 append rc
 	mkdir -p "$LOGS/debug"
-	# Niced, with everything it starts: the foreground goes first.
-	renice -n 10 -p $BASHPID >/dev/null
-	if ! "$TOP/scripts/build.sh" debug > "$LOGS/debug/build.out" 2>&1; then
+	# The builds niced, so that the foreground goes first; the guests not:
+	# a niced guest beside a kernel build all but stops.
+	set +e
+	(renice -n 10 -p $BASHPID >/dev/null; exec "$TOP/scripts/build.sh" debug) > "$LOGS/debug/build.out" 2>&1
+	rc=$?
+	set -e
+	if [ $rc != 0 ]; then
 		touch "$LOGS/debug/build.failed"
 		return
 	fi
 	freeze_kernel debug
+	while [ ! -f "$WORK/.initramfs.ready" ]; do
+		[ ! -f "$WORK/.initramfs.failed" ] || { touch "$LOGS/debug/no-initramfs"; return; }
+		sleep 2
+	done
 	for p in $DEBUG_PROFILES; do
 		append=kunit.enable=0
 		[ $first = 0 ] || append=
@@ -454,18 +474,18 @@ debug_chain() {
 		# (Not "if ! ...": bash switches errexit off for what a
 		# condition runs, and build_mutant relies on it.)
 		set +e
-		(set -e; build_mutant "$m" debug) >> "$LOGS/debug/build.out" 2>&1
+		(set -e; renice -n 10 -p $BASHPID >/dev/null; build_mutant "$m" debug) >> "$LOGS/debug/build.out" 2>&1
 		rc=$?
 		set -e
 		if [ $rc != 0 ]; then
 			touch "$LOGS/debug/mutant-$m.failed"
 			continue
 		fi
-		run_guest_bg "mutant-$m" legacy-ats "$(debug_mutant_steps)" kunit.enable=0 &
+		run_guest_bg "mutant-$m" legacy-ats "$(debug_mutant_steps "$m")" kunit.enable=0 &
 	done
 	# The debug kernel back in its directory: a later make test finds it,
 	# and the mutants, up to date.
-	"$TOP/scripts/build.sh" debug >> "$LOGS/debug/build.out" 2>&1 ||
+	(renice -n 10 -p $BASHPID >/dev/null; exec "$TOP/scripts/build.sh" debug) >> "$LOGS/debug/build.out" 2>&1 ||
 		touch "$LOGS/debug/build-back.failed"
 	wait
 }
@@ -473,6 +493,10 @@ report_debug() {
 	local p m first syms=$WORK/kernels/debug/vtd-iommu-syms
 	if [ -f "$LOGS/debug/build.failed" ]; then
 		result FAIL build debug "the debug kernel did not build: $(grep -m1 -E 'ERROR|error' "$LOGS/debug/build.out" | cut -c1-120); $LOGS/debug/build.out"
+		return
+	fi
+	if [ -f "$LOGS/debug/no-initramfs" ]; then
+		result FAIL boot debug "no guest image to boot the debug kernel with"
 		return
 	fi
 	result PASS build debug "$(sed -n 's/^patches=//p' "$WORK/kernels/debug/vtd-info") patches, with configs/debug.config (KASAN, UBSAN, kmemleak, DEBUG_OBJECTS)"
@@ -496,7 +520,7 @@ report_debug() {
 # reason the mutant was made for.
 report_mutant_sanitizer() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want
-	case $m in leak-tag) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
+	case $m in leak-tag|leak-on-enomem) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
 	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
 		return
@@ -582,7 +606,17 @@ unit_tests() {
 	[ $n -gt 0 ] || result FAIL control:unittests fixture "no harness unit test ran: $LOGS/unittest.err"
 }
 
+debug_pid=""
 if [ "$mode" != check ]; then
+	rm -f "$WORK/.initramfs.ready" "$WORK/.initramfs.failed"
+	# The debug kernel starts building now, beside everything else (its
+	# guests wait for the guest image): the tree first, which both need.
+	if [ "$var" = series ] && [ -z "${NO_DEBUG:-}" ]; then
+		must "the tree" "$TOP/scripts/tree.sh" ensure
+		log "build the debug kernel and boot it (in the background, the builds niced: $LOGS/debug/build.out)"
+		debug_chain &
+		debug_pid=$!
+	fi
 	step "build $var" "$TOP/scripts/build.sh" "$var"
 	if [ "$STEP_RC" = 0 ]; then
 		built=$(sed -n 's/^patches=//p' "$BUILD/$var/vtd-info")
@@ -595,16 +629,16 @@ if [ "$mode" != check ]; then
 	else
 		result FAIL build "$var" "see $LOGS/build-$var.log"
 	fi
-	rm -rf "$WORK/kernels"
+	rm -rf "$WORK/kernels/$var"
 	[ "$STEP_RC" != 0 ] || step "keep the $var kernel for the guests" freeze_kernel "$var"
 	step initramfs "$TOP/scripts/initramfs.sh"
-	[ "$STEP_RC" = 0 ] || result FAIL initramfs - "the guest image did not build: see the log above"
-	bg=()
-	if [ "$var" = series ] && [ -z "${NO_DEBUG:-}" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
-		log "build the debug kernel and boot it (in the background, niced: $LOGS/debug/build.out)"
-		debug_chain &
-		bg+=(debug-chain)
+	if [ "$STEP_RC" = 0 ]; then
+		touch "$WORK/.initramfs.ready"
+	else
+		touch "$WORK/.initramfs.failed"
+		result FAIL initramfs - "the guest image did not build: see the log above"
 	fi
+	bg=()
 	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
 		# VFIO guests mostly wait for the edu device: boot them alongside.
 		for p in $PROFILES; do
@@ -687,11 +721,14 @@ if [ "$mode" != check ]; then
 	if [ ${#bg[@]} -gt 0 ]; then
 		s0=$(date +%s)
 		log "waiting for the background guests (${bg[*]}) ..."
-		wait || true
+		# Every job but the debug kernel's chain, which goes on beside
+		# the static checks.
+		for j in $(jobs -p); do
+			[ "$j" = "$debug_pid" ] || wait "$j" || true
+		done
 		log "background guests done in $(( $(date +%s) - s0 ))s"
 		for g in "${bg[@]}"; do
 			case $g in
-			debug-chain) report_debug ;;
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
@@ -769,4 +806,12 @@ unit_tests
 # string, and the per-patch builds above link against the series' build
 # (before, the series was rebuilt for them after it: a minute).
 [ -z "$tools" ] || step "make deb DEB_CONFIG=small" deb_test
+# The debug kernel's chain ran beside all of the above.
+if [ -n "$debug_pid" ]; then
+	s0=$(date +%s)
+	log "waiting for the debug kernel's guests ..."
+	wait "$debug_pid" || true
+	log "debug kernel's guests done in $(( $(date +%s) - s0 ))s more"
+	report_debug
+fi
 FINISHED=1

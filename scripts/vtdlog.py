@@ -1327,7 +1327,16 @@ def main():
         verdict(*sanitizers(path, sys.argv[3]))
     elif cmd == 'follow':
         a, u, dids, live = follow(path, sys.argv[3])
-        print('assigns=%d unassigns=%d live=%d dids=%s' % (a, u, live, ','.join(dids)))
+        # Runs of the same domain ID as DIDxN: the failnth step's
+        # switches give over a thousand.
+        runs = []
+        for d in dids:
+            if runs and runs[-1][0] == d:
+                runs[-1][1] += 1
+            else:
+                runs.append([d, 1])
+        print('assigns=%d unassigns=%d live=%d dids=%s' % (
+            a, u, live, ','.join(d if n == 1 else '%sx%d' % (d, n) for d, n in runs)))
     elif cmd == 'count':
         evs, _ = real_events(path)
         print(sum(1 for e in evs if e[0] == sys.argv[3]))
