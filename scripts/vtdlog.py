@@ -293,6 +293,16 @@ def kselftest(path):
     return res
 
 
+# The first line of a sanitizer's report, and what it is called. Each
+# report runs to the next line of '=' (KASAN, UBSAN, KCSAN) or to the
+# "---[ end trace" of the WARNING it is printed in (ODEBUG), in the lines
+# of the same printk caller.
+SANITIZER = [
+    (re.compile(r'BUG: KASAN: '), 'KASAN'),
+    (re.compile(r'BUG: KCSAN: '), 'KCSAN'),
+    (re.compile(r'UBSAN: '), 'UBSAN'),
+    (re.compile(r'ODEBUG: '), 'ODEBUG'),
+]
 FAULT = [
     # lockdep's reports begin with "WARNING:" too: name them first.
     (re.compile(r'(possible circular locking|inconsistent lock state|possible recursive locking|'
@@ -301,10 +311,9 @@ FAULT = [
     (re.compile(r'DMAR: \[(DMA Read|DMA Write|INTR-REMAP)'), 'DMAR fault'),
     (re.compile(r'DMAR:.*(fault|Fault)'), 'DMAR fault'),
     (re.compile(r'WARNING:'), 'WARNING'),
-    (re.compile(r'BUG: KASAN: '), 'KASAN'),
-    (re.compile(r'BUG: KCSAN: '), 'KCSAN'),
+    # (An ODEBUG report is a WARNING's.)
+    *[(rx, what) for rx, what in SANITIZER if what != 'ODEBUG'],
     (re.compile(r'\bBUG:'), 'BUG'),
-    (re.compile(r'UBSAN: '), 'UBSAN'),
     (re.compile(r'Kernel panic'), 'panic'),
     (re.compile(r'Oops'), 'Oops'),
     (re.compile(r'(Invalidation Queue Error|Invalidation Time-out Error)'), 'QI error'),
@@ -953,16 +962,6 @@ def suspend(path):
                  % (len(rounds), '/'.join(str(rounds[n]['after']) for n in sorted(rounds))))
 
 
-# The first line of a sanitizer's report, and what it is called. Each
-# report runs to the next line of '=' (KASAN, UBSAN, KCSAN) or to the
-# "---[ end trace" of the WARNING it is printed in (ODEBUG), in the lines
-# of the same printk caller.
-SANITIZER = [
-    (re.compile(r'BUG: KASAN: '), 'KASAN'),
-    (re.compile(r'BUG: KCSAN: '), 'KCSAN'),
-    (re.compile(r'UBSAN: '), 'UBSAN'),
-    (re.compile(r'ODEBUG: '), 'ODEBUG'),
-]
 FRAME = re.compile(r'(?:^|[\s\]])([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+')
 KMEMLEAK_OBJECT = re.compile(r'^unreferenced object (0x[0-9a-f]+) \(size (\d+)\):')
 # Allocator frames at the top of a kmemleak backtrace: not the caller.
