@@ -69,7 +69,7 @@ def take_event(f, match, deadline):
     return None
 
 
-def wait_deleted(f, dev, timeout=30):
+def wait_deleted(f, dev, timeout=120):
     """QEMU finishes an unplug after the guest lets go of the device; only
     then is the block node free for a new device. Wait for DEVICE_DELETED."""
     if take_event(f, lambda e: e['event'] == 'DEVICE_DELETED' and
@@ -79,7 +79,7 @@ def wait_deleted(f, dev, timeout=30):
     return False
 
 
-def wake(f, n, log, timeout=60):
+def wake(f, n, log, timeout=300):
     """Round N of the suspend step: wait for QEMU's SUSPEND event (the
     guest wrote mem to /sys/power/state), note it in LOG while the guest is
     stopped, and wake it with system_wakeup. A WAKEUP before that (the
