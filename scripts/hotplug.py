@@ -86,18 +86,25 @@ def wake(f, n, log, timeout=300):
     guest woke by itself) is reported and gets no note, so the round fails
     vtdlog.py's suspend check."""
     deadline = time.time() + timeout
-    while True:
-        e = take_event(f, lambda e: e['event'] in ('SUSPEND', 'WAKEUP'), deadline)
-        if e is None:
-            print('hotplug.py: the guest did not suspend within %ds of round %s' % (timeout, n),
-                  file=sys.stderr)
+    e = take_event(f, lambda e: e['event'] in ('SUSPEND', 'WAKEUP'), deadline)
+    if e is None:
+        print('hotplug.py: the guest did not suspend within %ds of round %s' % (timeout, n),
+              file=sys.stderr)
+        return False
+    if e['event'] == 'WAKEUP':
+        print('hotplug.py: the guest woke from round %s before system_wakeup' % n,
+              file=sys.stderr)
+        return False
+    # The run state, once the event came. (A SUSPEND taken off the queue
+    # and dropped because the state did not read "suspended" yet left
+    # nothing to wait for: a fresh run's round 2 slept until the watchdog
+    # with QEMU reporting "suspended".)
+    while call(f, 'query-status', quiet=True).get('return', {}).get('status') != 'suspended':
+        if time.time() >= deadline:
+            print('hotplug.py: SUSPEND in round %s, but QEMU never reported the run state '
+                  'suspended' % n, file=sys.stderr)
             return False
-        if e['event'] == 'WAKEUP':
-            print('hotplug.py: the guest woke from round %s before system_wakeup' % n,
-                  file=sys.stderr)
-            return False
-        if call(f, 'query-status', quiet=True).get('return', {}).get('status') == 'suspended':
-            break
+        time.sleep(0.05)
     # O_APPEND, as the serial console's writer; the guest and its trace are
     # quiet while it is suspended.
     with open(log, 'a') as out:
