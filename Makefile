@@ -3,10 +3,12 @@
 #   make test    every check; ends with "N passed, N failed"
 #   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
 #   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
+#   make soak    hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
 # Variables: PROFILE=legacy|legacy-ats|sm-cm-ats|lazy|vfio|vfio-cm (run, shell)
 #            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
-#            series with the sanitizers (configs/debug.config)
-.PHONY: help run test tree export check bench shell build initramfs deb kunit clean distclean
+#            series with the sanitizers (configs/debug.config), SERIES=kcsan
+#            the series with KCSAN (configs/kcsan.config)
+.PHONY: help run test tree export check bench soak shell build initramfs deb kunit clean distclean
 
 PROFILE ?= legacy-ats
 export PROFILE SERIES FORCE
@@ -23,6 +25,8 @@ check:
 	@scripts/test.sh check
 bench:
 	@scripts/bench.sh
+soak:
+	@scripts/soak.sh
 tree:
 	@scripts/tree.sh create
 export:

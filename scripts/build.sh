@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Configure and build one kernel variant: build.sh [series|stock|debug]
+# Configure and build one kernel variant: build.sh [series|stock|debug|kcsan]
 #   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
 #   stock:  the base alone (SERIES=none), configs/vtd.config
 #   debug:  the series' commit, + configs/debug.config (sanitizers), compiled
 #           from a worktree of its own ($SRC_DEBUG), so that it can build
 #           while make test builds the others from $SRC
+#   kcsan:  the series' commit, + configs/kcsan.config (KCSAN, which
+#           excludes KASAN), from the debug kernel's worktree (make soak
+#           builds the two one after the other)
 # The config is tinyconfig + the fragments; an option of a fragment that does
 # not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +15,7 @@
 
 var=${1:-$(variant)}
 [ "$var" = stock ] || "$TOP/scripts/tree.sh" ensure
-if [ "$var" = debug ]; then
+if [ "$var" = debug ] || [ "$var" = kcsan ]; then
 	export VTD_SRC=$SRC_DEBUG
 	SRC=$SRC_DEBUG
 fi

@@ -88,6 +88,23 @@ closing_line() {
 	[ "${f:-0}" = 0 ]
 }
 
+# The EXIT trap of make test and make soak (FINISH_NAME, the command;
+# FINISH_SCRIPT, the script): whatever stops the script, the closing line
+# is printed, and an early stop (FINISHED unset) is a failure of its own.
+finish() {
+	local rc=$?
+	trap - EXIT
+	set +e
+	if [ -z "${FINISHED:-}" ]; then
+		result FAIL harness - "$FINISH_SCRIPT stopped early (exit $rc) at: ${BASH_COMMAND:-?}; the results above are incomplete"
+	fi
+	kill $(jobs -p) 2>/dev/null
+	echo
+	echo "$FINISH_NAME: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS"
+	closing_line
+	exit $?
+}
+
 # The Debian version the series was last tested on (patches/tested-on).
 tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
@@ -101,12 +118,14 @@ series_version() {
 }
 # The users' tools the guest image carries (scripts/initramfs.sh).
 guest_tools() { command -v trace-cmd perf 2>/dev/null || true; }
-# variant: "series" (the default), "stock" (SERIES=none) or "debug"
-# (SERIES=debug: the series with configs/debug.config, the sanitizers).
+# variant: "series" (the default), "stock" (SERIES=none), "debug"
+# (SERIES=debug: the series with configs/debug.config, the sanitizers) or
+# "kcsan" (SERIES=kcsan: the series with configs/kcsan.config).
 variant() {
 	case "${SERIES:-}" in
 	none|stock|0) echo stock ;;
 	debug) echo debug ;;
+	kcsan) echo kcsan ;;
 	*) echo series ;;
 	esac
 }
@@ -117,6 +136,7 @@ frags_of() {
 	echo "$TOP/configs/vtd.config"
 	[ "$1" = stock ] || [ ! -f "$TOP/configs/series.config" ] || echo "$TOP/configs/series.config"
 	[ "$1" != debug ] || echo "$TOP/configs/debug.config"
+	[ "$1" != kcsan ] || echo "$TOP/configs/kcsan.config"
 }
 build_stamp() {  # build_stamp VARIANT REV
 	local f

@@ -39,6 +39,9 @@ vfio-cm)      ats=on devtlb=on iommu_opts+=",caching-mode=on" ;;
 vfio-sm)      ats=on devtlb=on iommu_opts+=",$sm" ;;
 vfio-sm-cm)   ats=on devtlb=on iommu_opts+=",caching-mode=on,$sm" ;;
 vfio-sm-fl)   ats=on devtlb=on iommu_opts+=",$fl" ;;
+# make soak: legacy-ats's disk, four edu devices for VFIO and a virtio-rng
+# (no driver in the guest) for dma_map_benchmark, ATS on.
+soak)         ats=on devtlb=on ;;
 *) die "unknown profile '$profile' ($PROFILES_ALL)" ;;
 esac
 case $iommu_opts in *x-scalable-mode=on*) cmd_iommu=${cmd_iommu/sm_off/sm_on} ;; esac
@@ -49,15 +52,24 @@ case $iommu_opts in *x-scalable-mode=on*) cmd_iommu=${cmd_iommu/sm_off/sm_on} ;;
 # switches end in identity instead of starting there (docs/design.md).
 switch=""
 case $iommu_opts in *x-scalable-mode=on*) switch=" vtdswitch=DMA-FQ,DMA,identity" ;; esac
-case $profile in vfio*)
+case $profile in
+vfio*)
 	edu=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
+soak)
+	for i in 2 3 4 5; do
+		edu+=(-device "pcie-root-port,id=rp$i,chassis=$i,slot=$i" -device "edu,id=edu$((i - 2)),bus=rp$i")
+	done
+	edu+=(-device pcie-root-port,id=rp6,chassis=6,slot=6
+		-device virtio-rng-pci,id=rng0,bus=rp6,disable-legacy=on,iommu_platform=on,ats=on) ;;
 esac
 [ $devtlb = on ] && iommu_opts+=",device-iotlb=on"
 # Suspend to RAM (the suspend step): q35 offers S3 only when asked to.
 s3=()
 [[ ",$steps," != *,suspend,* ]] || s3=(-global ICH9-LPC.disable_s3=0)
 
-events=cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all
+# The events traced from boot (EVENTS: fewer, for runs whose flushes would
+# overflow the buffer, as make soak's).
+events=${EVENTS:-cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all}
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
 append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
 # The kprobe events by which the trace shows ATS and context/PASID entries
@@ -69,7 +81,7 @@ probes=$(dirname "$KERNEL")/vtd-probes
 # QEMU's invalidation trace is the descriptor-count oracle. The VFIO
 # profiles count nothing and would only write tens of megabytes of it.
 trace=(-trace 'vtd_inv*')
-case $profile in vfio*) trace=() ;; esac
+case $profile in vfio*|soak) trace=() ;; esac
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
 	-qmp "unix:$run/qmp.sock,server=on,wait=off" -qmp "unix:$run/dog.sock,server=on,wait=off"
@@ -101,7 +113,7 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 	rm -f "$disk"
 	truncate -s 64M "$disk"
 	# Hot-plug and wake-up requests from the guest are answered over QMP.
-	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* ]]; then
+	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* || ",$steps," == *,soak,* ]]; then
 		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
 		helper=$!
 	fi

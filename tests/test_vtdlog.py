@@ -464,6 +464,43 @@ class Sanitizers(unittest.TestCase):
         self.rejects('sanitizers-kmemleak-off.log', 'kmemleak stopped')
 
 
+class Kcsan(unittest.TestCase):
+    def run_on(self, name):
+        return vtdlog.sanitizers(fx(name), fx('kcsan-iommu-syms'), ('kcsan',))
+
+    def test_kcsan_accepts_a_real_kcsan_run(self):
+        """sanitizers (kcsan): the kcsan kernel's real boot (KCSAN started, no report) is accepted"""
+        bad, summary = self.run_on('kcsan-real.log')
+        self.assertEqual(bad, [])
+        self.assertIn('KCSAN on', summary)
+
+    def test_kcsan_rejects_a_data_race_in_iommu_code(self):
+        """sanitizers (kcsan): tripped by the race-flush mutant's KCSAN data-race report"""
+        bad, _ = self.run_on('kcsan-race.log')
+        self.assertTrue(any(b.startswith('KCSAN: BUG: KCSAN: data-race in ') for b in bad), bad)
+
+    def test_kcsan_lists_but_accepts_a_race_of_other_code(self):
+        """sanitizers (kcsan): the same report with every IOMMU function renamed is listed, not failed"""
+        bad, summary = self.run_on('kcsan-other.log')
+        self.assertEqual(bad, [])
+        self.assertIn('other reports: KCSAN', summary)
+
+    def test_kcsan_rejects_a_run_without_kcsan(self):
+        """sanitizers (kcsan): a kernel whose KCSAN did not start watched nothing: a failure"""
+        bad, _ = self.run_on('kcsan-not-started.log')
+        self.assertTrue(any('KCSAN did not start' in b for b in bad), bad)
+
+    def test_faults_leave_kcsan_reports_to_the_sanitizers_check(self):
+        """faults: a KCSAN report is a fault, unless KCSAN is left to the sanitizers check (the kcsan kernel)"""
+        self.assertIn('KCSAN', kinds('kcsan-other.log'))
+        self.assertNotIn('KCSAN', [w for w, _ in vtdlog.faults(fx('kcsan-other.log'), ('KCSAN',))])
+
+    def test_kcsan_run_is_not_a_kasan_run(self):
+        """sanitizers: the kcsan kernel's log judged as the debug kernel's (KASAN, kmemleak expected) fails"""
+        bad, _ = vtdlog.sanitizers(fx('kcsan-real.log'), fx('kcsan-iommu-syms'))
+        self.assertTrue(any('KASAN did not initialise' in b for b in bad), bad)
+
+
 class Superpage(unittest.TestCase):
     def rejects(self, name, what):
         bad, _ = vtdlog.superpage(fx(name))

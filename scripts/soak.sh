@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# make soak: the long run, not part of make test (hours under TCG). On the
+# sanitizer kernels, the series' commit with configs/debug.config (KASAN,
+# UBSAN, kmemleak, DEBUG_OBJECTS, fault injection) and with
+# configs/kcsan.config (KCSAN), it runs the parts named in SOAK_PARTS
+# (default: workload profiles mutants):
+#   workload  the soak step (guest/init) on each kernel of SOAK_KERNELS, in
+#             a guest of its own with the "soak" profile: SOAK_HOTPLUG (50)
+#             hot-unplugs of the disk during I/O, then SOAK_SWITCHES (200)
+#             domain switches, while the VFIO selftest runs SOAK_CYCLES
+#             (10,000) remap cycles under map/unmap churn, shared among
+#             four edu devices (the kcsan kernel: SOAK_KCSAN_PLAN, 10,2000,40),
+#             and dma_map_benchmark's two threads map and unmap on a
+#             virtio-rng the whole time; then a fail-nth hot-add (debug),
+#             the tag view, the trace and a kmemleak scan (debug)
+#   profiles  each kernel on every series profile (SOAK_PROFILES), with
+#             make test's steps (VFIO oracles of 200 cycles), a kmemleak
+#             scan on the debug kernel; KUnit in the first
+#   mutants   the KCSAN control: tests/mutants/race-flush.patch (a counter
+#             updated outside the domain's lock on every flush) on the kcsan
+#             kernel, booted with two dma_map_benchmark threads for 30 s
+#             (KCSAN watching one access in 50 for 1 ms): the sanitizers
+#             check must report its data race
+#   debian    (opt-in) the whole kernel image (bzImage: everything built
+#             in, which is all of drivers/iommu) with Debian's own 6.1
+#             amd64 config, stock then the series, W=1: no warning the
+#             series adds
+# It prints one line per check and "N passed, N failed, N skipped", and
+# writes the figures to $WORK/soak/soak.md, which docs/soak.md quotes.
+# `soak.sh report` judges the logs of the last run again, running nothing;
+# SOAK_LOGS: another directory for the logs (work/soak).
+. "$(dirname "$0")/lib.sh"
+VTD_TEST_LIB=1 . "$TOP/scripts/test.sh"
+LOGS=${SOAK_LOGS:-$WORK/soak}
+RESULTS=$LOGS/results.tsv
+SOAK_PARTS=${SOAK_PARTS:-workload profiles mutants}
+SOAK_KERNELS=${SOAK_KERNELS:-debug kcsan}
+SOAK_PROFILES=${SOAK_PROFILES:-$PROFILES_ALL}
+SOAK_HOTPLUG=${SOAK_HOTPLUG:-50}
+SOAK_CYCLES=${SOAK_CYCLES:-10000}
+SOAK_SWITCHES=${SOAK_SWITCHES:-200}
+# The kcsan kernel's soak guest: shorter (hot-unplugs, cycles, switches).
+# KCSAN looks for accesses that overlap, which the concurrency gives from
+# the first minute; the counts are the debug kernel's job.
+SOAK_KCSAN_PLAN=${SOAK_KCSAN_PLAN:-10,2000,40}
+plan_of() { case $1 in kcsan) echo "$SOAK_KCSAN_PLAN" ;; *) echo "$SOAK_HOTPLUG,$SOAK_CYCLES,$SOAK_SWITCHES" ;; esac; }
+# KCSAN watches one access in 4000 for 80 us by default: two CPUs' flushes
+# a few milliseconds apart then overlap a watch about once in 100,000
+# flushes (the race-flush mutant, 30 s of dma_map_benchmark at the
+# defaults: no report). The kcsan soak guest watches one in 200 for
+# 500 us (vtdkcsan=, guest/init), the control one in 50 for 1 ms.
+SOAK_KCSAN_WATCH=${SOAK_KCSAN_WATCH:-200,500}
+SOAK_CONTROL_WATCH=${SOAK_CONTROL_WATCH:-50,1000}
+watch_of() { case $1 in kcsan) echo " vtdkcsan=$SOAK_KCSAN_WATCH" ;; esac; }
+has_part() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+mode=${1:-run}
+T0=$(date +%s)
+if [ "$mode" = report ]; then
+	[ -d "$LOGS" ] || die "no $LOGS: make soak first"
+	T0=$(cat "$LOGS/.t0" 2>/dev/null || echo "$T0")
+else
+	rm -rf "$LOGS"
+	mkdir -p "$LOGS"
+	echo "$T0" > "$LOGS/.t0"
+fi
+: > "$RESULTS"
+FINISH_NAME="make soak" FINISH_SCRIPT=soak.sh
+trap finish EXIT
+"$TOP/scripts/deps.sh" all
+
+# The tools each kernel has, for the sanitizers check to see working.
+tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
+soak_steps() {
+	case $1 in
+	debug) echo boot,events,soak,failnth-hotadd,tag-view,trace-dump,kmemleak ;;
+	*) echo boot,events,soak,tag-view,trace-dump ;;
+	esac
+}
+profile_steps() {  # KERNEL PROFILE
+	case $1 in
+	debug) debug_steps "$2" ;;
+	*) steps_of "$2" ;;
+	esac
+}
+
+build_kernels() {
+	local k
+	for k in $SOAK_KERNELS; do
+		must "build $k" "$TOP/scripts/build.sh" "$k"
+		freeze_kernel "$k"
+	done
+	must initramfs "$TOP/scripts/initramfs.sh"
+}
+
+# The soak guest: assign and unassign events only (dma_map_benchmark's
+# flushes, millions, would overflow any buffer), which is what the leaked
+# tag checks replay.
+run_workload() {  # KERNEL
+	EVENTS=cache_tag_assign,cache_tag_unassign GUEST_TIMEOUT=${SOAK_TIMEOUT:-21600} \
+		run_guest_bg "$1" soak "$(soak_steps "$1")" \
+		"kunit.enable=0 vtdsoak=$(plan_of "$1")$(watch_of "$1")"
+}
+
+# The soak guest's figures, from its log: what it did, as counted there.
+report_workload() {  # KERNEL
+	local k=$1 logf=$LOGS/$1/soak.log syms=$WORK/kernels/$1/vtd-iommu-syms out st det
+	report_guest "$k" soak "$(soak_steps "$k")"
+	vtdlog_result sanitizers "soak,$k" sanitizers "$logf" "$syms" "$(tools_of "$k")"
+	out=$(python3 "$TOP/scripts/vtdlog.py" soak "$logf" $(plan_of "$k" | tr , ' ')) || true
+	while IFS=$'\t' read -r st det; do
+		result "$st" soak-figures "soak,$k" "$det"
+	done <<< "$out"
+	echo "$out" | sed -n 's/^\(PASS\|FAIL\)\t//p' > "$LOGS/$k/soak.figures"
+}
+
+run_profiles() {  # KERNEL
+	local k=$1 p first=1 append
+	for p in $SOAK_PROFILES; do
+		append=kunit.enable=0
+		[ $first = 0 ] || append=
+		first=0
+		case $p in
+		vfio*) ORACLE=200 run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
+		*) run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
+		esac
+	done
+	wait
+}
+report_profiles() {  # KERNEL
+	local k=$1 p first=1
+	for p in $SOAK_PROFILES; do
+		report_guest "$k" "$p" "$(profile_steps "$k" "$p")"
+		if [ $first = 1 ]; then
+			kunit_results "$LOGS/$k/$p.log" "$k"
+			iqe_matrix "$LOGS/kunit-$k.json" "$p,$k"
+		fi
+		first=0
+		vtdlog_result sanitizers "$p,$k" sanitizers "$LOGS/$k/$p.log" "$WORK/kernels/$k/vtd-iommu-syms" "$(tools_of "$k")"
+	done
+}
+
+# The KCSAN control: its kernel built in the kcsan directory, then the
+# kcsan kernel built back.
+SOAK_MUTANTS=${SOAK_MUTANTS:-race-flush}
+run_mutants() {
+	local m
+	for m in $SOAK_MUTANTS; do
+		step "build the mutant kernel $m (kcsan)" build_mutant "$m" kcsan
+		[ "$STEP_RC" = 0 ] || { touch "$LOGS/mutant-$m.failed"; continue; }
+		EVENTS=cache_tag_assign,cache_tag_unassign GUEST_TIMEOUT=1800 \
+			run_guest_bg "mutant-$m" legacy-ats boot,dmabench "kunit.enable=0 vtddmabench=30 vtdkcsan=$SOAK_CONTROL_WATCH"
+	done
+	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
+}
+report_mutants() {
+	local m logf out
+	for m in $SOAK_MUTANTS; do
+		logf=$LOGS/mutant-$m/legacy-ats.log
+		if [ -f "$LOGS/mutant-$m.failed" ]; then
+			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant kernel did not build"
+		elif [ ! -s "$logf" ]; then
+			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant guest did not run: $logf"
+		elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "$BUILD/mutant-$m/vtd-iommu-syms" kcsan); then
+			result FAIL control:mutant-kcsan "legacy-ats,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
+		elif out=$(grep -m1 $'^violation\tKCSAN:' <<< "$out"); then
+			result PASS control:mutant-kcsan "legacy-ats,$m" "tripped: ${out#violation$'\t'}"
+		else
+			result FAIL control:mutant-kcsan "legacy-ats,$m" "rejected, but not for a KCSAN report: $(echo "$out" | sed -n 2p | cut -c1-150)"
+		fi
+	done
+}
+
+# Debian's config, the whole image, W=1: stock, then the series in the
+# same directory (only what the series changes recompiles), and the
+# warnings of those files compared.
+debian_build() {
+	local out=$BUILD/soak-debian s
+	mkdir -p "$out"
+	"$TOP/scripts/tree.sh" checkout "$("$TOP/scripts/tree.sh" rev stock)"
+	debian_config "$out/.config"
+	make -s -C "$SRC" O="$out" olddefconfig >/dev/null
+	for v in stock series; do
+		s=$(date +%s)
+		"$TOP/scripts/tree.sh" checkout "$("$TOP/scripts/tree.sh" rev "$v")"
+		make -C "$SRC" O="$out" CC="ccache gcc" W=1 -j"$NPROC" bzImage > "$LOGS/debian-$v.log" 2>&1 ||
+			{ log "the Debian-config $v build failed: $LOGS/debian-$v.log"; return 1; }
+		echo $(( $(date +%s) - s )) > "$LOGS/debian-$v.secs"
+	done
+}
+report_debian() {
+	local n new
+	if [ ! -f "$LOGS/debian-series.secs" ]; then
+		result FAIL debian-build soak "the Debian-config bzImage did not build: $(grep -h -m1 -E 'error' "$LOGS"/debian-*.log | cut -c1-150)"
+		return
+	fi
+	# The series' build is incremental: its log has the warnings of the
+	# files it compiled again, and only those. Each warning, without its
+	# path prefix, line and column, must be in stock's log too.
+	n=$(grep -c '^  CC ' "$LOGS/debian-series.log" || true)
+	debian_warnings "$LOGS/debian-series.log" > "$LOGS/w.series"
+	debian_warnings "$LOGS/debian-stock.log" > "$LOGS/w.stock"
+	new=$(comm -23 "$LOGS/w.series" "$LOGS/w.stock")
+	if [ "$n" = 0 ]; then
+		result FAIL debian-build soak "the series' build recompiled nothing: nothing compared"
+	elif [ -z "$new" ]; then
+		result PASS debian-build soak "Debian's 6.1 amd64 config, bzImage, W=1: stock $(cat "$LOGS/debian-stock.secs")s, then the series $(cat "$LOGS/debian-series.secs")s recompiling $n files, $(wc -l < "$LOGS/w.series") distinct warnings there, none that stock lacks"
+	else
+		result FAIL debian-build soak "$(echo "$new" | wc -l) warnings the series adds with Debian's config: $(echo "$new" | head -n 1 | cut -c1-150)"
+	fi
+}
+debian_warnings() {
+	grep -E ':[0-9]+:[0-9]+: warning:' "$1" |
+		sed -E 's#^([^ :]*/)?((arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|scripts|security|sound|usr|virt)/[^: ]*):[0-9]+:[0-9]+: warning:#\2: warning:#' |
+		sort -u
+}
+
+if [ "$mode" != report ] && { has_part workload || has_part profiles || has_part mutants; }; then
+	must "build the kernels" build_kernels
+fi
+# The soak guests first: they take longest; the profiles share the
+# remaining guest slots.
+pids=()
+if [ "$mode" = report ]; then
+	log "judging the logs in $LOGS again"
+elif has_part workload; then
+	for k in $SOAK_KERNELS; do run_workload "$k" & pids+=($!); done
+	sleep 5
+fi
+if has_part profiles && [ "$mode" != report ]; then
+	for k in $SOAK_KERNELS; do run_profiles "$k" & pids+=($!); done
+fi
+# The mutant is built in the kcsan kernel's directory while the guests
+# boot the kernels frozen before (freeze_kernel).
+if has_part mutants && [ "$mode" != report ]; then run_mutants & pids+=($!); fi
+for p in "${pids[@]}"; do wait "$p" || true; done
+if has_part debian && [ "$mode" != report ]; then
+	step "the Debian-config bzImage, stock then the series (W=1)" debian_build
+	"$TOP/scripts/tree.sh" checkout "$("$TOP/scripts/tree.sh" rev series)"
+fi
+
+[ "$mode" = report ] || date +%s > "$LOGS/.end"
+echo
+has_part workload && for k in $SOAK_KERNELS; do report_workload "$k"; done
+has_part profiles && for k in $SOAK_KERNELS; do report_profiles "$k"; done
+has_part mutants && report_mutants
+has_part debian && report_debian
+
+# The page docs/soak.md copies: the date, the commit, the machine, each figure.
+{
+	echo "# make soak, $(date -u '+%F %H:%M UTC')"
+	echo
+	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD)$(git -C "$TOP" diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)')"
+	echo "- series: $(sed -n 's/^patches=//p' "$WORK/kernels/${SOAK_KERNELS%% *}/vtd-info" 2>/dev/null) patches on Debian linux-source-6.1 $(cat "$TREE/.debian-version" 2>/dev/null)"
+	echo "- QEMU: $(qemu-system-x86_64 --version | head -n 1); $(nproc) CPUs, TCG"
+	echo "- parts: $SOAK_PARTS; kernels: $SOAK_KERNELS"
+	echo "- wall time: $(( ($(cat "$LOGS/.end" 2>/dev/null || date +%s) - T0) / 60 )) min (measured, from the start to the last guest's end)"
+	echo "- result: $(closing_line || true)"
+	for k in $SOAK_KERNELS; do
+		[ -s "$LOGS/$k/soak.figures" ] || continue
+		echo
+		echo "## The soak guest on the $k kernel"
+		echo
+		sed 's/^/- /' "$LOGS/$k/soak.figures"
+	done
+	echo
+	echo "## Every check"
+	echo
+	echo '```'
+	tr '\t' ' ' < "$RESULTS"
+	echo '```'
+} > "$LOGS/soak.md"
+FINISHED=1
