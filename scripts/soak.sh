@@ -11,8 +11,8 @@
 #             (10,000) remap cycles under map/unmap churn, shared among
 #             four edu devices (the kcsan kernel: SOAK_KCSAN_PLAN, 10,2000,40),
 #             and dma_map_benchmark's two threads map and unmap on a
-#             virtio-rng the whole time; then a fail-nth hot-add (debug),
-#             the tag view, the trace and a kmemleak scan (debug)
+#             virtio-rng the whole time; then the tag view, the trace
+#             and a kmemleak scan (debug)
 #   profiles  each kernel on every series profile (SOAK_PROFILES), with
 #             make test's steps (VFIO oracles of 200 cycles), a kmemleak
 #             scan on the debug kernel; KUnit in the first
@@ -71,15 +71,29 @@ trap finish EXIT
 
 # The tools each kernel has, for the sanitizers check to see working.
 tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
+# (Not failnth-hotadd, the guest step that fails the N-th allocation of a
+# PCI rescan: 6.1's pci_bus_add_device() binds the driver whatever
+# drivers_autoprobe says, and pci_device_add() WARNs when device_add()
+# fails and keeps the half-added device, so the step measured the PCI
+# core's and virtio-blk's error paths, not the attach's: first run,
+# 2026-11-24. fail-nth counts every allocation of the task; injecting
+# into the attach alone needs a stack filter.)
 soak_steps() {
 	case $1 in
-	debug) echo boot,events,soak,failnth-hotadd,tag-view,trace-dump,kmemleak ;;
+	debug) echo boot,events,soak,tag-view,trace-dump,kmemleak ;;
 	*) echo boot,events,soak,tag-view,trace-dump ;;
 	esac
 }
+# The kcsan kernel does not come back from suspend to RAM: QEMU resets
+# the machine at system_wakeup (exit 0, nothing on the console after the
+# wake-up; measured 2026-11-23 on legacy-ats, round 1; the series and debug
+# kernels resume, 5 rounds of 5). Not investigated: whether stock 6.1 with
+# KCSAN does the same. Its legacy-ats boot leaves the suspend step out,
+# and the report says so (SKIP).
 profile_steps() {  # KERNEL PROFILE
 	case $1 in
 	debug) debug_steps "$2" ;;
+	kcsan) steps_of "$2" | sed 's/,suspend//' ;;
 	*) steps_of "$2" ;;
 	esac
 }
@@ -137,6 +151,9 @@ report_profiles() {  # KERNEL
 		fi
 		first=0
 		vtdlog_result sanitizers "$p,$k" sanitizers "$LOGS/$k/$p.log" "$WORK/kernels/$k/vtd-iommu-syms" "$(tools_of "$k")"
+		if [ "$(profile_steps "$k" "$p")" != "$(steps_of "$p")" ] && [ "$k" = kcsan ]; then
+			result SKIP suspend "$p,$k" "not on the kcsan kernel: it does not come back from S3 (QEMU resets it at system_wakeup; see soak.sh)"
+		fi
 	done
 }
 

@@ -991,9 +991,21 @@ def frame_name(name):
     return name.split('.')[0]
 
 
+# A KCSAN report's access stacks each begin with a line such as "write to
+# 0x... of 8 bytes by task 95 on cpu 1:" or "race at unknown origin, with
+# read to ...".
+KCSAN_ACCESS = re.compile(r'(?:^|\s)(?:race at unknown origin, with )?(?:read|write|read-write)'
+                          r'(?: \(marked\))?(?: \(reordered\))? to 0x[0-9a-f]+ of \d+ bytes by ')
+# Helpers a racing access may sit in on behalf of its caller: a KCSAN
+# report is the caller's (as syzbot attributes them).
+GENERIC = re.compile(r'^_*(find_|list_|hlist_|bitmap_|cpumask_|mem|str|atomic|arch_atomic|'
+                     r'refcount_|kref_|xa_|radix_tree|test_bit|set_bit|clear_bit)')
+
+
 def sanitizer_reports(lines):
-    """[(kind, header, frames)] of the sanitizer reports among console
-    LINES."""
+    """[(kind, header, frames, files, stacks)] of the sanitizer reports
+    among console LINES; stacks: a KCSAN report's access stacks, each a
+    list of frames."""
     out, cur = [], None
     for line in lines:
         caller, text = printk_split(line)
@@ -1002,22 +1014,47 @@ def sanitizer_reports(lines):
                 continue
             if (cur['kind'] != 'ODEBUG' and re.match(r'^={20,}\s*$', text)) or \
                     (cur['kind'] == 'ODEBUG' and '---[ end trace' in text) or cur['n'] > 400:
-                out.append((cur['kind'], cur['header'], cur['frames'], cur['files']))
+                out.append((cur['kind'], cur['header'], cur['frames'], cur['files'], cur['stacks']))
                 cur = None
                 continue
             cur['n'] += 1
-            cur['frames'].extend(frame_name(f) for f in FRAME.findall(text))
+            if cur['kind'] == 'KCSAN' and KCSAN_ACCESS.search(text):
+                cur['stacks'].append([])
+            names = [frame_name(f) for f in FRAME.findall(text)]
+            cur['frames'].extend(names)
+            if cur['stacks']:
+                cur['stacks'][-1].extend(names)
             continue
         for rx, kind in SANITIZER:
             m = rx.search(text)
             if m:
                 cur = {'kind': kind, 'caller': caller, 'header': text[m.start():].strip(),
                        'frames': [frame_name(f) for f in FRAME.findall(text[m.end():])],
-                       'files': re.findall(r'\b([\w/.-]+\.[ch]):\d+', text), 'n': 0}
+                       'files': re.findall(r'\b([\w/.-]+\.[ch]):\d+', text), 'n': 0,
+                       'stacks': []}
                 break
     if cur is not None:
-        out.append((cur['kind'], cur['header'], cur['frames'], cur['files']))
+        out.append((cur['kind'], cur['header'], cur['frames'], cur['files'], cur['stacks']))
     return out
+
+
+def kcsan_racers(header, stacks):
+    """The functions a KCSAN report is about: the two its header names
+    ("data-race in A / B"), and in each access stack the frames down to
+    the first that is not a generic helper. Deeper frames are callers: a
+    race inside the ring buffer while it records one of our events is the
+    ring buffer's (measured: rb_inc_page / rb_per_cpu_empty, under
+    trace_event_raw_event_cache_tag_*)."""
+    named = []
+    m = re.search(r'data-race in (\S+) / (\S+)', header)
+    if m:
+        named = [frame_name(n) for n in m.groups()]
+    for st in stacks:
+        for f in st:
+            named.append(f)
+            if not GENERIC.match(f):
+                break
+    return named
 
 
 def kmemleak_objects(lines):
@@ -1056,7 +1093,9 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak')):
     kmemleak dump whose allocation backtrace passes through one. Other
     reports and objects are listed in the summary (the boot check fails
     on any report anyway). KCSAN's header names both racing functions
-    ("data-race in A / B"): either counts. The run must show that the
+    ("data-race in A / B"): either counts, and so does, in each access
+    stack, any frame down to the first that is not a generic helper
+    (kcsan_racers; not the callers below). The run must show that the
     TOOLS were there: KASAN or KCSAN started, a kmemleak dump with
     kmemleak not disabled; a run that checked nothing is a violation too.
     Returns (violations, summary)."""
@@ -1094,12 +1133,11 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak')):
                    % (addr, size, hit[0], ' < '.join(frames[:8])))
     reps = sanitizer_reports(lines)
     other_reps = []
-    for kind, header, frames, files in reps:
-        named = []
-        m = re.search(r'data-race in (\S+) / (\S+)', header)
-        if m:
-            named = [frame_name(n) for n in m.groups()]
-        hit = list(dict.fromkeys(f for f in named + frames if f in syms))
+    for kind, header, frames, files, stacks in reps:
+        if kind == 'KCSAN':
+            hit = list(dict.fromkeys(f for f in kcsan_racers(header, stacks) if f in syms))
+        else:
+            hit = list(dict.fromkeys(f for f in frames if f in syms))
         if any(f.startswith('drivers/iommu/') for f in files) or hit:
             bad.append('%s: %s (IOMMU frames: %s)' % (kind, header, ', '.join(hit[:4]) or files[0]))
         else:

@@ -485,6 +485,14 @@ class Kcsan(unittest.TestCase):
         self.assertEqual(bad, [])
         self.assertIn('other reports: KCSAN', summary)
 
+    def test_kcsan_leaves_a_race_below_the_iommu_frames_to_its_owner(self):
+        """sanitizers (kcsan): a real ring-buffer race (rb_inc_page / rb_per_cpu_empty) recording a cache_tag event is listed, not failed"""
+        bad, summary = self.run_on('kcsan-ringbuffer.log')
+        self.assertEqual(bad, [])
+        self.assertIn('data-race in rb_inc_page', summary)
+        self.assertTrue(any(l.startswith('trace_event_raw_event_cache_tag') for l in
+                            vtdlog.sanitizer_reports(vtdlog.console(fx('kcsan-ringbuffer.log')))[0][2]))
+
     def test_kcsan_rejects_a_run_without_kcsan(self):
         """sanitizers (kcsan): a kernel whose KCSAN did not start watched nothing: a failure"""
         bad, _ = self.run_on('kcsan-not-started.log')
