@@ -12,22 +12,13 @@
  *                              before
  *   failnth vfio GROUP         VFIO_SET_IOMMU (type1v2) on a new container
  *                              holding /dev/vfio/GROUP
- *   failnth rescan BDF         a PCI rescan that finds the removed device
- *                              BDF (the caller has removed it and set
- *                              drivers_autoprobe to 0): its enumeration,
- *                              IOMMU probe and attach to a new default
- *                              domain, no driver. The write cannot fail;
- *                              the device present with an IOMMU group is
- *                              success, anything else a failure (errno
- *                              ENODEV: no device; ENOENT: no group)
  *
  * Prints one line per attempt ("failnth: N=n injected=0|1 rc=R errno=E")
  * and a summary: "failnth: points=P failed=F absorbed=A final=N errnos=..."
  * where points is the number of allocations the operation made (each
  * failed once), failed how many of those made it return an error, and
  * absorbed how many it survived without one (the operation succeeded
- * anyway; it is undone, PATH written back or the device removed, before
- * the next attempt).
+ * anyway; it is undone, PATH written back, before the next attempt).
  * Exits 0 when the operation finally succeeded with nothing injected,
  * after at least one injected failure, and every failure left PATH as it
  * was; 1 otherwise.
@@ -92,54 +83,13 @@ static int restore(const char *path, const char *was)
 	return ok && !strcmp(now, was);
 }
 
-static int exists(const char *fmt, const char *bdf)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), fmt, bdf);
-	return !access(path, F_OK);
-}
-
-/* Remove the device BDF if it is there; true if it is gone. */
-static int pci_remove(const char *bdf)
-{
-	char path[128];
-	int fd;
-
-	if (!exists("/sys/bus/pci/devices/%s", bdf))
-		return 1;
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
-	fd = open(path, O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) != 1)
-			perror(path);
-		close(fd);
-	}
-	return !exists("/sys/bus/pci/devices/%s", bdf);
-}
-
 /* One attempt with the N-th allocation failing; *err gets errno. */
 static int attempt(char **argv, unsigned int n, int *err)
 {
 	int fd, r, container, group;
 	char path[64];
 
-	if (!strcmp(argv[1], "rescan")) {
-		fd = open("/sys/bus/pci/rescan", O_WRONLY);
-		if (fd < 0 || !pci_remove(argv[2])) {
-			perror("rescan: the device cannot be removed, or no rescan file");
-			exit(2);
-		}
-		arm(n);
-		r = write(fd, "1", 1);
-		/*
-		 * Found, probed by its IOMMU and attached to a domain: done.
-		 * A failure is told by what it left: ENODEV, no device;
-		 * ENOENT, a device without an IOMMU group.
-		 */
-		*err = r != 1 ? errno : exists("/sys/bus/pci/devices/%s", argv[2]) ? ENOENT : ENODEV;
-		r = r == 1 && exists("/sys/bus/pci/devices/%s/iommu_group", argv[2]) ? 0 : -1;
-	} else if (!strcmp(argv[1], "write")) {
+	if (!strcmp(argv[1], "write")) {
 		fd = open(argv[2], O_WRONLY);
 		if (fd < 0) {
 			perror(argv[2]);
@@ -180,8 +130,7 @@ int main(int argc, char **argv)
 	char before[64] = "", after[64], errnos[256] = "";
 	int r, err;
 
-	if (argc < 3 || (strcmp(argv[1], "vfio") && strcmp(argv[1], "rescan") &&
-			 (strcmp(argv[1], "write") || argc < 4))) {
+	if (argc < 3 || (strcmp(argv[1], "vfio") && (strcmp(argv[1], "write") || argc < 4))) {
 		fprintf(stderr, "usage: see the comment at the top of failnth.c\n");
 		return 2;
 	}
@@ -200,9 +149,8 @@ int main(int argc, char **argv)
 		if (r == 1) {
 			/*
 			 * Survived the failure: undo the operation (a write of
-			 * what PATH held; a container is gone with its file;
-			 * the device is removed at the next attempt) and go on
-			 * with the next allocation.
+			 * what PATH held; a container is gone with its file)
+			 * and go on with the next allocation.
 			 */
 			absorbed++;
 			if (!strcmp(argv[1], "write") && !restore(argv[2], before)) {

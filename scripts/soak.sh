@@ -71,8 +71,8 @@ trap finish EXIT
 
 # The tools each kernel has, for the sanitizers check to see working.
 tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
-# (Not failnth-hotadd, the guest step that fails the N-th allocation of a
-# PCI rescan: 6.1's pci_bus_add_device() binds the driver whatever
+# (No hot-add with failed allocations: a guest step that failed the N-th
+# allocation of a PCI rescan was tried and removed: 6.1's pci_bus_add_device() binds the driver whatever
 # drivers_autoprobe says, and pci_device_add() WARNs when device_add()
 # fails and keeps the half-added device, so the step measured the PCI
 # core's and virtio-blk's error paths, not the attach's: first run,
