@@ -1208,7 +1208,7 @@ def soak(path, hotplug, cycles, switches):
                 'dma_map_benchmark beside: %d runs of 2 threads x 20 s, %d failed' % (len(runs), bad)))
     leaks, n = check(path)
     tbad, tsum = tags(path)
-    leaked = [b for b in leaks + tbad]
+    leaked = leaks + tbad
     out.append(('PASS' if not leaked else 'FAIL',
                 'leaked tags: %d (trace check over %d assign/unassign events; %s)%s'
                 % (len(leaked), n, tsum or 'no tag view', '; ' + leaked[0][:150] if leaked else '')))
