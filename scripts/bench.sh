@@ -1,46 +1,140 @@
 #!/usr/bin/env bash
-# make bench: stock 6.1 against the series, on the same QEMU workload.
-# For each profile (BENCH_PROFILES) and kernel, one boot: 7 timed runs of
-# 256 x 4 KiB O_DIRECT reads (1024 DMA unmaps in strict mode), then one
-# more between markers for QEMU's descriptor counts. Prints the median
-# time per run and the descriptor counts, with series/stock ratios.
-# Under TCG a queue submission is an exit to QEMU, so time tracks it.
+# make bench: DMA map and unmap latency of three kernels side by side under
+# the same QEMU: stock 6.1, the series, and upstream's own cache tags
+# (Debian's linux-source-6.12). All three are built from configs/vtd.config
+# + configs/bench.config: no lock debugging, no KUnit, -O2, SLUB.
+#
+# The figures come from the kernel's dma_map_benchmark driver, bound to the
+# virtio disk (guest step dmbench; the disk has ATS where the profile
+# does): map and unmap averages and standard deviations as the tool prints
+# them, per profile, thread count and granule.
+#   - Counting boots: one per kernel and profile, QEMU tracing its
+#     invalidation queue, each run between markers and its unmaps counted
+#     in the guest (a kprobe on iommu_unmap_fast): descriptors per unmap,
+#     exact.
+#   - Perf boots: one per kernel and profile, the driver's DMAR_PERF
+#     counters of qi_submit_sync() over 2 s of one thread, 1 page.
+#   - Timed boots: QEMU and the kernel trace nothing. BENCH_ROUNDS rounds
+#     (5); in each, every profile boots each kernel in turn (A B C A B C
+#     ...), so that drift on a shared machine hits all three alike.
+#   - The contrast (BENCH_LOCKDEP=1): stock and the series as make test
+#     builds them (lockdep on) in the same rounds, on legacy-ats, granule 1.
+#   - Before and after (BENCH_BEFORE, a commit of work/linux; by default the
+#     parent of the patch that makes flushes walk the tags under RCU, if
+#     the series has it): that commit with the bench config, in the same
+#     rounds, on legacy-ats and sm-fl-ats, granule 1, 1 and 2 threads.
+# scripts/benchreport.py then prints the medians with their spread, the
+# ratios series/stock and series/6.12 per round (median and range), the
+# goals of the performance issue met or missed, and writes bench.md,
+# bench.json and bench.png to work/logs/bench/.
+#   BENCH_PROFILES ("legacy legacy-ats sm-cm-ats sm-fl-ats"), BENCH_ROUNDS
+#   (5), BENCH_SECS (3 s a run), BENCH_THREADS (1:2), BENCH_GRANULES
+#   (1:16:512 pages), BENCH_LOCKDEP (1), BENCH_PUBLISH (0; 1: write
+#   docs/performance.md and docs/performance.png).
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" all
-PROFILES=${BENCH_PROFILES:-legacy-ats sm-cm-ats}
+"$TOP/scripts/deps.sh" bench
+T0=$(date +%s)
+PROFILES=${BENCH_PROFILES:-legacy legacy-ats sm-cm-ats sm-fl-ats}
+ROUNDS=${BENCH_ROUNDS:-5}
+SECS=${BENCH_SECS:-3}
+THREADS=${BENCH_THREADS:-1:2}
+GRANULES=${BENCH_GRANULES:-1:16:512}
+LOCKDEP=${BENCH_LOCKDEP:-1}
+KERNELS="bench-stock bench-series bench-6.12"
+"$TOP/scripts/tree.sh" ensure
+BEFORE=${BENCH_BEFORE-$(git -C "$TREE" log --format=%H -1 --grep='^iommu/vt-d: Walk the cache tags under RCU' "$BASE_TAG..HEAD")}
+[ -z "$BEFORE" ] || [ -n "${BENCH_BEFORE:-}" ] || BEFORE=$BEFORE^
 out=$LOGS/bench
+rm -rf "$out"
 mkdir -p "$out"
-must "build series" "$TOP/scripts/build.sh" series
-must "build stock" "$TOP/scripts/build.sh" stock
+meta=$out/meta
+: > "$meta"
+
+s=$(date +%s)
+must "fetch and build upstream 6.12" "$TOP/scripts/build.sh" bench-6.12
+echo "build_612_s=$(( $(date +%s) - s ))" >> "$meta"
+must "build the series (bench config)" "$TOP/scripts/build.sh" bench-series
+must "build stock (bench config)" "$TOP/scripts/build.sh" bench-stock
+if [ "$LOCKDEP" = 1 ]; then
+	must "build the series (lockdep config)" "$TOP/scripts/build.sh" series
+	must "build stock (lockdep config)" "$TOP/scripts/build.sh" stock
+fi
+if [ -n "$BEFORE" ]; then
+	must "build the series before $(git -C "$TREE" log -1 --format='%h %s' "$BEFORE")" \
+		env REV="$BEFORE" "$TOP/scripts/build.sh" bench-before
+fi
 must initramfs "$TOP/scripts/initramfs.sh"
+{
+	for k in $KERNELS; do
+		echo "kernel_$k=$(sed -n 's/^kernel=//p' "$BUILD/$k/vtd-info") $(sed -n 's/^debian=//p' "$BUILD/$k/vtd-info") patches=$(sed -n 's/^patches=//p' "$BUILD/$k/vtd-info")"
+		echo "absent_$k=$(tr '\n' ' ' < "$BUILD/$k/vtd-options-absent")"
+	done
+	echo "qemu=$(qemu-system-x86_64 --version | head -n 1)"
+	echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) x $(nproc)"
+	echo "commit=$(git -C "$TOP" rev-parse --short HEAD)$(git -C "$TOP" diff --quiet HEAD -- patches scripts guest configs || echo +changes)"
+	echo "date=$(date -u '+%F %H:%M UTC')"
+	echo "profiles=$PROFILES"
+	echo "rounds=$ROUNDS"
+	echo "secs=$SECS"
+	echo "threads=$THREADS"
+	echo "granules=$GRANULES"
+	echo "lockdep=$LOCKDEP"
+	[ -z "$BEFORE" ] || echo "before=$(git -C "$TREE" log -1 --format='%h %s' "$BEFORE")"
+} >> "$meta"
+
+fails=0
+boot() {  # boot KERNEL_DIR PROFILE LOG APPEND...
+	local k=$1 p=$2 l=$3
+	shift 3
+	step "$(basename "$l" .log)" env KERNEL="$BUILD/$k/arch/x86/boot/bzImage" \
+		APPEND="$*" TIMEOUT=900 "$TOP/scripts/qemu.sh" "$p" boot,dmbench "$l"
+	[ "$STEP_RC" = 0 ] || fails=$((fails + 1))
+}
+
+# Descriptors per unmap: exact, so once per kernel and profile, 1 s a run.
 for p in $PROFILES; do
-	for v in stock series; do
-		KERNEL=$BUILD/$v/arch/x86/boot/bzImage APPEND=kunit.enable=0 \
-			must "bench $v/$p" "$TOP/scripts/qemu.sh" "$p" boot,bench "$out/$v-$p.log"
+	for k in $KERNELS; do
+		QTRACE=1 EVENTS=none boot "$k" "$p" "$out/count-$k-$p.log" \
+			"vtddmb=1,1,$GRANULES vtddmbcount=1"
 	done
 done
-TOP=$TOP python3 - "$out" $PROFILES <<'PY'
-import os, re, statistics, sys
-sys.path.insert(0, os.path.join(os.environ.get('TOP', '.'), 'scripts'))
-import vtdlog
-out, profiles = sys.argv[1], sys.argv[2:]
-
-def one(path):
-    ns = [int(m.group(1)) for line in vtdlog.console(path)
-          for m in [re.search(r'@@BENCH ns=(\d+)', line)] if m]
-    c = vtdlog.counts(path, 'bench')['bench']
-    return statistics.median(ns) / 1e6, min(ns) / 1e6, max(ns) / 1e6, c
-
-print('\n%-10s %-7s %10s %17s %12s %6s %7s' % ('profile', 'kernel', 'median ms', 'range ms', 'submissions', 'PSI', 'devTLB'))
-for p in profiles:
-    r = {v: one(os.path.join(out, '%s-%s.log' % (v, p))) for v in ('stock', 'series')}
-    for v in ('stock', 'series'):
-        med, lo, hi, c = r[v]
-        print('%-10s %-7s %10.1f %8.1f-%-8.1f %12d %6d %7d' % (p, v, med, lo, hi, c['submissions'], c['psi'], c['devtlb']))
-    s, k = r['series'], r['stock']
-    print('%-10s %-7s %10.2f %17s %12.2f %6.2f %7.2f' % (
-        p, 'ratio', s[0] / k[0], '', s[3]['submissions'] / max(k[3]['submissions'], 1),
-        s[3]['psi'] / max(k[3]['psi'], 1), s[3]['devtlb'] / max(k[3]['devtlb'], 1)))
-print('\nratio = series / stock; each run is 256 x 4 KiB O_DIRECT reads (1024 unmaps).')
-print('logs: %s' % out)
-PY
+# Where the time goes: the driver's own count of the time spent in
+# qi_submit_sync() (DMAR_PERF), one thread, one page, untraced.
+for p in $PROFILES; do
+	for k in $KERNELS; do
+		QTRACE=0 EVENTS=none boot "$k" "$p" "$out/perf-$k-$p.log" \
+			"vtddmb=2,1,1 vtddmbcount=1 vtddmbperf=1"
+	done
+done
+# Latency, in rounds.
+for r in $(seq 1 "$ROUNDS"); do
+	for p in $PROFILES; do
+		for k in $KERNELS; do
+			QTRACE=0 EVENTS=none boot "$k" "$p" "$out/r$r-$k-$p.log" \
+				"vtddmb=$SECS,$THREADS,$GRANULES"
+		done
+	done
+	if [ -n "$BEFORE" ]; then
+		for p in legacy-ats sm-fl-ats; do
+			for k in bench-before bench-series; do
+				QTRACE=0 EVENTS=none boot "$k" "$p" "$out/r$r-ba-$k-$p.log" \
+					"vtddmb=$SECS,$THREADS,1"
+			done
+		done
+	fi
+	if [ "$LOCKDEP" = 1 ]; then
+		for k in stock series; do
+			QTRACE=0 EVENTS=none boot "$k" legacy-ats "$out/r$r-lockdep-$k-legacy-ats.log" \
+				"vtddmb=$SECS,$THREADS,1 kunit.enable=0"
+		done
+	fi
+done
+echo "wall_s=$(( $(date +%s) - T0 ))" >> "$meta"
+echo "boot_failures=$fails" >> "$meta"
+# BENCH_PUBLISH=1: the result becomes docs/performance.md and .png. The
+# report runs on Debian's own python3, which python3-matplotlib serves (a
+# python3 earlier in PATH, such as a pyenv one, may not have it).
+pub=()
+[ "${BENCH_PUBLISH:-0}" != 1 ] || pub=(--docs "$TOP/docs")
+/usr/bin/python3 "$TOP/scripts/benchreport.py" "$out" "${pub[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configure and build one kernel variant: build.sh [series|stock|debug|kcsan]
+# Configure and build one kernel variant:
+#   build.sh [series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12]
 #   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
 #   stock:  the base alone (SERIES=none), configs/vtd.config
 #   debug:  the series' commit, + configs/debug.config (sanitizers), compiled
@@ -8,20 +9,39 @@
 #   kcsan:  the series' commit, + configs/kcsan.config (KCSAN, which
 #           excludes KASAN), from the debug kernel's worktree (make soak
 #           builds the two one after the other)
+#   bench-stock, bench-series: stock and the series with configs/vtd.config
+#           + configs/bench.config (no lock debugging, no KUnit, -O2, SLUB),
+#           make bench's kernels
+#   bench-before: the same config at REV (a commit of $TREE, required):
+#           make bench's "before" of a change to the series
+#   bench-6.12: upstream's own cache tags, Debian's linux-source-6.12
+#           (scripts/base.sh 6.12), with the same two fragments
 # The config is tinyconfig + the fragments; an option of a fragment that does
 # not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
 var=${1:-$(variant)}
-[ "$var" = stock ] || "$TOP/scripts/tree.sh" ensure
-if [ "$var" = debug ] || [ "$var" = kcsan ]; then
-	export VTD_SRC=$SRC_DEBUG
-	SRC=$SRC_DEBUG
+case $var in
+series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12) ;;
+*) die "usage: build.sh [series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12]" ;;
+esac
+if [ "$var" = bench-6.12 ]; then
+	# Not a git tree: Debian's unpacked source, built out of tree as it is.
+	src=$("$TOP/scripts/base.sh" 6.12)
+	rev=$(cat "$src/.debian-version")
+else
+	case $var in stock|bench-stock) ;; *) "$TOP/scripts/tree.sh" ensure ;; esac
+	if [ "$var" = debug ] || [ "$var" = kcsan ]; then
+		export VTD_SRC=$SRC_DEBUG
+		SRC=$SRC_DEBUG
+	fi
+	[ "$var" != bench-before ] || [ -n "${REV:-}" ] || die "build.sh bench-before needs REV=<commit of $TREE>"
+	rev=${REV:-$("$TOP/scripts/tree.sh" rev "${var#bench-}")}
+	rev=$(git -C "$TREE" rev-parse --verify "$rev^{commit}")
+	"$TOP/scripts/tree.sh" checkout "$rev"
+	src=$SRC
 fi
-rev=${REV:-$("$TOP/scripts/tree.sh" rev "$var")}
-"$TOP/scripts/tree.sh" checkout "$rev"
-src=$SRC
 out=${OUT:-$(build_of "$var")}
 mkdir -p "$out" "$LOGS"
 mapfile -t frags < <(frags_of "$var")
@@ -34,7 +54,9 @@ kmake() { make -s -C "$src" O="$out" CC="ccache gcc" "$@"; }
 # olddefconfig take 20-50 s, and a make test configures seven times.)
 config_key() {
 	{
-		git -C "$TREE" ls-tree -r "$rev" | grep -E '(^|/)Kconfig[^/]*$|	scripts/kconfig/' || true
+		if [ "$var" = bench-6.12 ]; then echo "$rev"
+		else git -C "$TREE" ls-tree -r "$rev" | grep -E '(^|/)Kconfig[^/]*$|	scripts/kconfig/' || true
+		fi
 		cat "${frags[@]}"
 		gcc --version | head -n 1
 		ld --version | head -n 1
@@ -52,6 +74,8 @@ configure() {
 		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
 		kmake olddefconfig >/dev/null
 	fi
+	# Each option as the last fragment that names it wants it (bench.config
+	# switches off what vtd.config switches on).
 	local bad=() line opt
 	while read -r line; do
 		case $line in
@@ -59,7 +83,9 @@ configure() {
 		"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}
 			grep -q "^$opt=" "$out/.config" && bad+=("$line") ;;
 		esac
-	done < <(cat "${frags[@]}")
+	done < <(cat "${frags[@]}" | sed -n -E 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2 &/p' |
+		awk '{ last[$1] = substr($0, length($1) + 2); if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+		     END { for (i = 1; i <= n; i++) print last[order[i]] }')
 	if [ ${#bad[@]} -gt 0 ]; then
 		printf '  %s\n' "${bad[@]}" >&2
 		die "these options of ${frags[*]##*/} did not survive olddefconfig ($var)"
@@ -68,7 +94,14 @@ configure() {
 		mkdir -p "$CACHE/config"
 		cp "$out/.config" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
 	fi
-	# Same config as before: keep the old timestamp so make does no extra work.
+	# The fragments' options this kernel's Kconfig does not define (make
+	# bench lists them per kernel: 6.1 and 6.12 differ).
+	local known
+	known=$(mktemp)
+	find "$src" -name 'Kconfig*' -not -path '*/Documentation/*' -print0 | xargs -0 sed -n -E 's/^[[:space:]]*(menu)?config[[:space:]]+([A-Z0-9_]+).*/CONFIG_\2/p' | sort -u > "$known"
+	cat "${frags[@]}" | sed -n -E 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2/p' | sort -u | comm -23 - "$known" > "$out/vtd-options-absent"
+	rm -f "$known"
+		# Same config as before: keep the old timestamp so make does no extra work.
 	if [ -n "$old" ]; then cmp -s "$old" "$out/.config" && touch -r "$old" "$out/.config"; rm -f "$old"; fi
 }
 
@@ -143,7 +176,7 @@ stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
 	# (A kernel built before the probes existed gets them now.)
-	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] ||
+	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] || [[ $var == bench-* ]] ||
 		must "kprobe events for $var" probes
 	[ -f "$out/arch/x86/boot/vtd-iommu-syms" ] || [ ! -f "$out/drivers/iommu/built-in.a" ] ||
 		must "IOMMU symbols of $var" iommu_syms
@@ -155,16 +188,17 @@ fi
 # its own directory; then the series is built back, the same few files.
 # (A copy of the series' build directory would not do: kbuild rebuilt all
 # of it.)
-if [ "$var" = stock ] && [ -z "${OUT:-}" ] && [ -f "$BUILD/series/vtd-stamp" ]; then
-	log "build stock in the series' output directory (only what differs recompiles)"
-	OUT=$BUILD/series BUILD_LABEL=stock REV=$rev "$0" stock
+# (bench-stock likewise in bench-series'.)
+case $var in stock|bench-stock) ser=${var%stock}series ;; *) ser="" ;; esac
+if [ -n "$ser" ] && [ -z "${OUT:-}" ] && [ -f "$BUILD/$ser/vtd-stamp" ]; then
+	log "build $var in the $ser output directory (only what differs recompiles)"
+	OUT=$BUILD/$ser BUILD_LABEL=$var REV=$rev "$0" "$var"
 	rm -rf "$out"
 	mkdir -p "$out/arch/x86/boot"
-	cp "$BUILD/series/arch/x86/boot/bzImage" "$BUILD/series/arch/x86/boot/vtd-probes" \
-		"$out/arch/x86/boot/"
-	cp "$BUILD/series/.config" "$BUILD/series/vtd-info" "$BUILD/series/vtd-stamp" "$out/"
-	log "stock kernel: $out/arch/x86/boot/bzImage; building the series back"
-	OUT= REV= BUILD_LABEL= "$0" series
+	cp "$BUILD/$ser/arch/x86/boot/bzImage" "$BUILD/$ser/arch/x86/boot/vtd-"* "$out/arch/x86/boot/"
+	cp "$BUILD/$ser/.config" "$BUILD/$ser/vtd-info" "$BUILD/$ser/vtd-stamp" "$BUILD/$ser/vtd-options-absent" "$out/"
+	log "$var kernel: $out/arch/x86/boot/bzImage; building $ser back"
+	OUT= REV= BUILD_LABEL= "$0" "$ser"
 	exit 0
 fi
 rm -f "$out/vtd-stamp"
@@ -172,9 +206,15 @@ must "configure $var" configure
 # make deb builds with its own tool (bindeb-pkg) from this configuration.
 [ -n "${CONFIG_ONLY:-}" ] && exit 0
 must "build $var (ccache, -j$NPROC)" compile
-must "kprobe events for $var" probes
+# (make bench's kernels trace nothing.)
+[[ $var == bench-* ]] || must "kprobe events for $var" probes
 must "IOMMU symbols of $var" iommu_syms
 echo "$stamp" > "$out/vtd-stamp"
+if [ "$var" = bench-6.12 ]; then
+	printf 'variant=%s\ndebian=%s\nkernel=%s\npatches=0\n' "$var" "$rev" "$(make -s -C "$src" kernelversion)" > "$out/vtd-info"
+	log "kernel: $out/arch/x86/boot/bzImage"
+	exit 0
+fi
 {
 	echo "variant=$var"
 	echo "debian=$(cat "$TREE/.debian-version" 2>/dev/null || echo unknown)"

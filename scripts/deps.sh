@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the harness needs, but only those missing.
-# Usage: deps.sh [build|boot|check|all]
+# Usage: deps.sh [build|boot|check|bench|all]
 . "$(dirname "$0")/lib.sh"
 
 want=${1:-all}
@@ -26,6 +26,7 @@ build) cmds="gcc make flex bison bc cpio xz ccache git python3 perl gzip openssl
 deb)   cmds="dpkg-buildpackage fakeroot depmod rsync" ;;
 boot)  cmds="qemu-system-x86_64 busybox cpio gzip python3 socat trace-cmd perf" ;;
 check) cmds="sparse spatch ocamlopt perl python3" ;;
+bench) cmds="" ;;
 *)     cmds="${!pkg[*]}" ;;
 esac
 
@@ -40,6 +41,10 @@ fi
 # checkpatch's SPDX check runs the system python3 with ply and GitPython.
 if [ "$want" = check ] || [ "$want" = all ]; then
 	/usr/bin/python3 -c 'import ply, git' 2>/dev/null || missing+=(python3-ply python3-git)
+fi
+# make bench draws its plot with matplotlib (python3-matplotlib).
+if [ "$want" = bench ]; then
+	/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
 fi
 if [ "$want" = build ] || [ "$want" = all ]; then
 	for h in "${!hdr[@]}"; do [ -e "$h" ] || missing+=("${hdr[$h]}"); done

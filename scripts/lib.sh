@@ -134,6 +134,8 @@ build_of() { echo "$BUILD/$1"; }
 # leaves in its directory (vtd-stamp): equal stamps, the same kernel.
 frags_of() {
 	echo "$TOP/configs/vtd.config"
+	# make bench's kernels: all three alike, without the series' KUnit suites.
+	case $1 in bench-*) echo "$TOP/configs/bench.config"; return ;; esac
 	[ "$1" = stock ] || [ ! -f "$TOP/configs/series.config" ] || echo "$TOP/configs/series.config"
 	[ "$1" != debug ] || echo "$TOP/configs/debug.config"
 	[ "$1" != kcsan ] || echo "$TOP/configs/kcsan.config"

@@ -68,10 +68,12 @@ s3=()
 [[ ",$steps," != *,suspend,* ]] || s3=(-global ICH9-LPC.disable_s3=0)
 
 # The events traced from boot (EVENTS: fewer, for runs whose flushes would
-# overflow the buffer, as make soak's).
+# overflow the buffer, as make soak's; "none" for make bench's timed boots).
 events=${EVENTS:-cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all}
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
-append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd_iommu trace_event=$events trace_buf_size=32M trace_clock=global vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
+tev="trace_event=$events trace_buf_size=32M trace_clock=global"
+[ "${EVENTS:-}" != none ] || tev=""
+append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd_iommu $tev vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
 # The kprobe events by which the trace shows ATS and context/PASID entries
 # changing (build.sh probes), written next to the kernel by its build and
 # defined at boot, before the first device is attached.
@@ -80,8 +82,11 @@ probes=$(dirname "$KERNEL")/vtd-probes
 
 # QEMU's invalidation trace is the descriptor-count oracle. The VFIO
 # profiles count nothing and would only write tens of megabytes of it.
+# QTRACE=0: none either (make bench's timed boots: a traced descriptor
+# costs QEMU a formatted write).
 trace=(-trace 'vtd_inv*')
 case $profile in vfio*|soak) trace=() ;; esac
+[ "${QTRACE:-1}" = 1 ] || trace=()
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
 	-qmp "unix:$run/qmp.sock,server=on,wait=off" -qmp "unix:$run/dog.sock,server=on,wait=off"

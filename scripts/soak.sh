@@ -17,7 +17,7 @@
 #             make test's steps (VFIO oracles of 200 cycles), a kmemleak
 #             scan on the debug kernel; KUnit in the first
 #   mutants   the KCSAN control: tests/mutants/race-flush.patch (a counter
-#             updated outside the domain's lock on every flush) on the kcsan
+#             updated, unsynchronised, on every flush) on the kcsan
 #             kernel, booted with two dma_map_benchmark threads for 30 s
 #             (KCSAN watching one access in 50 for 1 ms): the sanitizers
 #             check must report its data race

@@ -310,16 +310,20 @@ freeze_kernel() {  # VARIANT
 #                          DMA integrity on sm-fl-ats
 #   iqe-first-only         qi_check_fault() as in 6.1 (patch 1 reverted):
 #                          the queue error suite on legacy must fail
+#   rcu-no-grace           an unassign frees the tags it unlinked without
+#                          waiting for the flushes walking them under RCU:
+#                          the KUnit case unassign_waits_for_a_flush_in_progress
+#                          on legacy must fail
 # A mutant is built in the series' own output directory, so only the files
 # it changes recompile, and its bzImage is kept in $BUILD/mutant-NAME; the
 # stock build that follows builds the series back (with NO_STOCK, a build
 # of its own). A copy of the build directory would not do: kbuild
 # rebuilds all of it.
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace}
 mutant_guests() {  # NAME -> the profiles its kernel boots
 	case $1 in
 	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
-	iqe-first-only) echo legacy ;;
+	iqe-first-only|rcu-no-grace) echo legacy ;;
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
 }
@@ -547,6 +551,31 @@ report_mutant_iqe() {
 	esac
 }
 
+# The RCU walk's KUnit case on a kernel whose unassign does not wait for
+# it: the case must run and fail (a SKIP, its thread never started, is no
+# proof).
+RCU_CASE=intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress
+report_mutant_rcu() {
+	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json st
+	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
+	st=$(python3 - "$json" "${RCU_CASE#*.}" <<'PY' 2>/dev/null || echo "no KUnit results"
+import json, sys
+def cases(g):
+    for c in g.get('test_cases', []):
+        yield c
+    for s in g.get('sub_groups', []):
+        yield from cases(s)
+found = [c['status'] for c in cases(json.load(open(sys.argv[1]))) if c['name'] == sys.argv[2]]
+print(found[0] if found else 'not run')
+PY
+)
+	case $st in
+	FAIL) result PASS control:mutant-rcu "$p,$m" "tripped: ${RCU_CASE#*.} failed on a kernel that frees without a grace period" ;;
+	PASS) result FAIL control:mutant-rcu "$p,$m" "${RCU_CASE#*.} passed on a kernel that frees without a grace period" ;;
+	*) result FAIL control:mutant-rcu "$p,$m" "${RCU_CASE#*.} did not run to a verdict on the mutant ($st): $LOGS/mutant-$m/$p.log" ;;
+	esac
+}
+
 report_mutant_dio() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken hang
 	rc=$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null || echo none)
@@ -690,6 +719,8 @@ if [ "$mode" != check ]; then
 					ORACLE=40 run_guest_bg "mutant-$m" "$p" boot,vfio kunit.enable=0 & ;;
 				iqe-*) log "boot mutant-$m/$p (in the background, the queue error suite only)"
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
+				rcu-*) log "boot mutant-$m/$p (in the background, one KUnit case)"
+					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$RCU_CASE" & ;;
 				*) log "boot mutant-$m/$p (in the background, dio)"
 					env_short run_guest_bg "mutant-$m" "$p" boot,dio kunit.enable=0 & ;;
 				esac
@@ -733,6 +764,7 @@ if [ "$mode" != check ]; then
 		for g in "${bg[@]}"; do
 			case $g in
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
+			mutant-rcu-*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
 			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;

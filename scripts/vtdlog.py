@@ -562,11 +562,17 @@ def events(path):
     return evs
 
 
+# The tasks of the boot-time KUnit run: kunit_try_catch, which runs each
+# case, and the threads a case starts (the cache tag suite's kunit_ct_*).
+KUNIT_TASK = 'kunit_'
+
+
 def real_events(path):
     """The events of real devices: KUnit's fake IOMMUs trace too, from
-    its kunit_try_catch threads; returns (real, number left out)."""
+    its kunit_try_catch threads and the threads its cases start (named
+    kunit_*); returns (real, number left out)."""
     evs = events(path)
-    real = [e for e in evs if not e[1]['task'].startswith('kunit_try_catch')]
+    real = [e for e in evs if not e[1]['task'].startswith(KUNIT_TASK)]
     return real, len(evs) - len(real)
 
 
@@ -771,7 +777,7 @@ def order_timeline(path):
     out = []
     for line in trace_dump(path):
         t = TASK.match(line)
-        if not t or t.group(1).startswith('kunit_try_catch'):
+        if not t or t.group(1).startswith(KUNIT_TASK):
             continue
         m = EVENT.search(line)
         if m:

@@ -1,0 +1,165 @@
+"""Negative controls for make bench's report (scripts/benchreport.py).
+
+The timed boots are written here, as the guest prints them, with latencies
+the test chooses; the expected medians and ratios are worked out in the
+test from those choices, not read back from the report. The descriptor
+counts use fixtures cut from a real counting boot (fixtures/bench-*): the
+real one must be judged at the lower bound, the doctored one (one extra
+device-TLB invalidation) above it.
+"""
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'scripts'))
+import benchreport  # noqa: E402
+
+UNAME = {'bench-stock': '6.1.192', 'bench-series': '6.1.192', 'bench-6.12': '6.12.117'}
+
+
+def timed_log(d, rnd, kernel, profile, runs, uname=None, done=True):
+    """runs: {(threads, granule): (map, unmap)}"""
+    lines = ['@@VTD TAP version 13', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
+             '@@INFO uname %s' % (uname or UNAME[kernel])]
+    for (t, g), (m, u) in sorted(runs.items()):
+        lines.append('@@DMB t=%d g=%d s=3 map=%.1f map_sd=1.0 unmap=%.1f unmap_sd=2.0' % (t, g, m, u))
+    lines.append('@@VTD ok 2 dmbench # %d runs' % len(runs))
+    if done:
+        lines += ['@@VTD 1..2', '@@VTD-DONE']
+    with open(os.path.join(d, 'r%d-%s-%s.log' % (rnd, kernel, profile)), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+class BenchReport(unittest.TestCase):
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='benchreport-')
+        with open(os.path.join(self.d, 'meta'), 'w') as f:
+            f.write('profiles=legacy-ats\nrounds=3\nsecs=3\n')
+
+    def tearDown(self):
+        shutil.rmtree(self.d)
+
+    def three_rounds(self, series_unmap, stock_unmap=(10.0, 12.0, 11.0), u612_unmap=(9.0, 9.0, 9.0)):
+        for r in range(3):
+            timed_log(self.d, r + 1, 'bench-stock', 'legacy-ats', {(1, 1): (4.0, stock_unmap[r])})
+            timed_log(self.d, r + 1, 'bench-series', 'legacy-ats', {(1, 1): (3.0, series_unmap[r])})
+            timed_log(self.d, r + 1, 'bench-6.12', 'legacy-ats', {(1, 1): (3.5, u612_unmap[r])})
+
+    def test_ratios_are_per_round(self):
+        """series/stock is the median of each round's ratio, with its range"""
+        series, stock = (5.0, 9.0, 5.5), (10.0, 12.0, 11.0)
+        self.three_rounds(series, stock)
+        timed, _, _, problems = benchreport.load(self.d)
+        self.assertEqual(problems, [])
+        want = [s / k for s, k in zip(series, stock)]
+        got = benchreport.ratio(timed, 'bench-series', 'bench-stock', 'legacy-ats', 1, 1, 'unmap')
+        self.assertAlmostEqual(got[0], statistics.median(want))
+        self.assertAlmostEqual(got[1], min(want))
+        self.assertAlmostEqual(got[2], max(want))
+
+    def run_report(self):
+        old = sys.argv
+        sys.argv = ['benchreport.py', self.d]
+        try:
+            with open(os.devnull, 'w') as null:
+                out, sys.stdout = sys.stdout, null
+                try:
+                    rc = benchreport.main()
+                finally:
+                    sys.stdout = out
+        finally:
+            sys.argv = old
+        with open(os.path.join(self.d, 'bench.md')) as f:
+            return rc, f.read()
+
+    def goal(self, text, name):
+        line = [l for l in text.splitlines() if name in l and l.startswith('- **')]
+        self.assertEqual(len(line), 1, text)
+        return line[0]
+
+    def test_fast_series_meets_the_unmap_goal(self):
+        """unmap at 0.5 of stock: the device-TLB unmap goal is MET"""
+        self.three_rounds((5.0, 6.0, 5.5))
+        rc, text = self.run_report()
+        self.assertIn('**MET** unmap with a device TLB', self.goal(text, 'unmap with a device TLB'))
+
+    def test_slow_series_misses_the_unmap_goal(self):
+        """doctored: unmap at 0.9 of stock: the goal is MISSED, by how much"""
+        self.three_rounds((9.0, 10.8, 9.9))
+        rc, text = self.run_report()
+        line = self.goal(text, 'unmap with a device TLB')
+        self.assertIn('**MISSED**', line)
+        self.assertIn('0.90', line)
+
+    def test_series_slower_than_612_misses(self):
+        """doctored: the series' unmap above 6.12's: series/6.12 MISSED"""
+        self.three_rounds((9.5, 9.5, 9.5), u612_unmap=(9.0, 9.0, 9.0))
+        rc, text = self.run_report()
+        self.assertIn('**MISSED**', self.goal(text, 'series/6.12 <= 1.00'))
+
+    def test_missing_kernel_is_not_measured(self):
+        """no 6.12 boots: its goal is NOT MEASURED, never MET"""
+        for r in range(3):
+            timed_log(self.d, r + 1, 'bench-stock', 'legacy-ats', {(1, 1): (4.0, 10.0)})
+            timed_log(self.d, r + 1, 'bench-series', 'legacy-ats', {(1, 1): (3.0, 5.0)})
+        rc, text = self.run_report()
+        self.assertIn('**NOT MEASURED**', self.goal(text, 'series/6.12 <= 1.00'))
+        self.assertIn('**NOT MEASURED**', self.goal(text, 'descriptors'))
+
+    def test_wrong_kernel_is_a_problem(self):
+        """doctored: the 6.12 boot ran a 6.1 kernel: listed, not counted, exit 1"""
+        self.three_rounds((5.0, 6.0, 5.5))
+        timed_log(self.d, 2, 'bench-6.12', 'legacy-ats', {(1, 1): (3.5, 1.0)}, uname='6.1.192')
+        timed, _, _, problems = benchreport.load(self.d)
+        self.assertEqual(len(problems), 1)
+        self.assertIn('r2-bench-6.12-legacy-ats.log', problems[0])
+        self.assertEqual(sorted(timed[('bench-6.12', 'legacy-ats', 1, 1)]), [1, 3])
+        rc, _ = self.run_report()
+        self.assertEqual(rc, 1)
+
+    def test_unfinished_guest_is_a_problem(self):
+        """doctored: a guest that did not finish is listed"""
+        self.three_rounds((5.0, 6.0, 5.5))
+        timed_log(self.d, 1, 'bench-series', 'legacy-ats', {(1, 1): (3.0, 5.0)}, done=False)
+        _, _, _, problems = benchreport.load(self.d)
+        self.assertTrue(any('did not finish' in p for p in problems), problems)
+
+
+def fixture(name):
+    return os.path.join(HERE, 'fixtures', name)
+
+
+class BenchCounts(unittest.TestCase):
+    """Descriptors per unmap from a counting boot (fixtures cut by make.py)."""
+
+    def counts(self, name):
+        d = tempfile.mkdtemp(prefix='benchcounts-')
+        try:
+            shutil.copy(fixture(name), os.path.join(d, 'count-bench-series-legacy-ats.log'))
+            _, counts, _, problems = benchreport.load(d)
+        finally:
+            shutil.rmtree(d)
+        return counts, problems
+
+    def test_real_is_at_the_lower_bound(self):
+        """real: one submission, one PSI, one device-TLB per unmap"""
+        if not os.path.exists(fixture('bench-count-real.log')):
+            self.skipTest('no fixture bench-count-real.log')
+        counts, problems = self.counts('bench-count-real.log')
+        self.assertEqual(problems, [])
+        c = counts[('bench-series', 'legacy-ats', 1)]
+        lb = benchreport.lower_bound('legacy-ats')
+        for k in ('submissions', 'iotlb', 'devtlb'):
+            self.assertAlmostEqual(c[k], lb[k], msg=k)
+
+    def test_extra_devtlb_is_above_it(self):
+        """doctored: one device-TLB descriptor more than the unmaps"""
+        if not os.path.exists(fixture('bench-count-extra-devtlb.log')):
+            self.skipTest('no fixture bench-count-extra-devtlb.log')
+        counts, _ = self.counts('bench-count-extra-devtlb.log')
+        c = counts[('bench-series', 'legacy-ats', 1)]
+        self.assertGreater(c['devtlb'], benchreport.lower_bound('legacy-ats')['devtlb'])
