@@ -232,9 +232,11 @@ def main():
     ba = sorted({(p, t, g) for (k, p, t, g) in timed if k == 'ba-bench-series'})
     if ba:
         w('')
-        w('## Before and after: %s' % meta.get('before', 'the commit before').split(' ', 1)[-1])
+        w('## Before and after: the series against the series at an earlier commit')
         w('')
-        w('Before: %s. The two booted back to back in each round; ratios per round.' % meta.get('before', '?'))
+        w('Before: the series up to %s (by default the parent of the patch that makes flushes'
+          ' walk the tags under RCU). The two booted back to back in each round; ratios per round.'
+          % meta.get('before', '?'))
         w('')
         w('| profile | threads | op | before | after | after/before |')
         w('|---|---|---|---|---|---|')

@@ -68,11 +68,12 @@ s3=()
 [[ ",$steps," != *,suspend,* ]] || s3=(-global ICH9-LPC.disable_s3=0)
 
 # The events traced from boot (EVENTS: fewer, for runs whose flushes would
-# overflow the buffer, as make soak's; "none" for make bench's timed boots).
+# overflow the buffer, as make soak's; "none" for make bench's boots: no
+# event at all, the guest's fallback included).
 events=${EVENTS:-cache_tag_assign,cache_tag_unassign,cache_tag_flush_range,cache_tag_flush_range_np,cache_tag_flush_all}
 events=$(echo $events | sed 's/\([a-z_]*\)/intel_iommu:\1/g')
 tev="trace_event=$events trace_buf_size=32M trace_clock=global"
-[ "${EVENTS:-}" != none ] || tev=""
+[ "${EVENTS:-}" != none ] || tev="vtdnotrace=1"
 append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd_iommu $tev vtdsteps=$steps vtdoracle=${ORACLE:-1000}$switch ${APPEND:-}"
 # The kprobe events by which the trace shows ATS and context/PASID entries
 # changing (build.sh probes), written next to the kernel by its build and
