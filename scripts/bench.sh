@@ -22,7 +22,8 @@
 #   - Before and after (BENCH_BEFORE, a commit of work/linux; by default the
 #     parent of the patch that makes flushes walk the tags under RCU, if
 #     the series has it): that commit with the bench config, in the same
-#     rounds, on legacy-ats and sm-fl-ats, granule 1, 1 and 2 threads.
+#     rounds, on legacy-ats, sm-cm-ats (caching mode: maps flush too) and
+#     sm-fl-ats, granule 1, 1 and 2 threads.
 # scripts/benchreport.py then prints the medians with their spread, the
 # ratios series/stock and series/6.12 per round (median and range), the
 # goals of the performance issue met or missed, and writes bench.md,
@@ -122,7 +123,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		done
 	done
 	if [ -n "$BEFORE" ]; then
-		for p in legacy-ats sm-fl-ats; do
+		for p in legacy-ats sm-cm-ats sm-fl-ats; do
 			for k in bench-before bench-series; do
 				QTRACE=0 EVENTS=none boot "$k" "$p" "$out/r$r-ba-$k-$p.log" \
 					"vtddmb=$SECS,$THREADS,1"
