@@ -99,29 +99,23 @@ boot() {  # boot KERNEL_DIR PROFILE LOG APPEND...
 	[ "$STEP_RC" = 0 ] || fails=$((fails + 1))
 }
 
-# Descriptors per unmap: exact, so once per kernel and profile, 1 s a run.
-for p in $PROFILES; do
-	for k in $KERNELS; do
-		QTRACE=1 EVENTS=none boot "$k" "$p" "$out/count-$k-$p.log" \
-			"vtddmb=1,1,$GRANULES vtddmbcount=1"
-	done
-done
-# Where the time goes: the driver's own count of the time spent in
-# qi_submit_sync() (DMAR_PERF), one thread, one page, untraced.
-for p in $PROFILES; do
-	for k in $KERNELS; do
-		QTRACE=0 EVENTS=none boot "$k" "$p" "$out/perf-$k-$p.log" \
-			"vtddmb=2,1,1 vtddmbcount=1 vtddmbperf=1"
-	done
-done
-# Latency, in rounds.
-for r in $(seq 1 "$ROUNDS"); do
+# each NAME QTRACE APPEND: every profile boots every kernel, in turn.
+each() {
+	local p k
 	for p in $PROFILES; do
 		for k in $KERNELS; do
-			QTRACE=0 EVENTS=none boot "$k" "$p" "$out/r$r-$k-$p.log" \
-				"vtddmb=$SECS,$THREADS,$GRANULES"
+			QTRACE=$2 EVENTS=none boot "$k" "$p" "$out/$1-$k-$p.log" "$3"
 		done
 	done
+}
+# Descriptors per unmap: exact, so once per kernel and profile, 1 s a run.
+each count 1 "vtddmb=1,1,$GRANULES vtddmbcount=1"
+# Where the time goes: the driver's own count of the time spent in
+# qi_submit_sync() (DMAR_PERF), one thread, one page, untraced.
+each perf 0 "vtddmb=2,1,1 vtddmbcount=1 vtddmbperf=1"
+# Latency, in rounds.
+for r in $(seq 1 "$ROUNDS"); do
+	each "r$r" 0 "vtddmb=$SECS,$THREADS,$GRANULES"
 	if [ -n "$BEFORE" ]; then
 		for p in legacy-ats sm-cm-ats sm-fl-ats; do
 			for k in bench-before bench-series; do

@@ -174,7 +174,7 @@ iommu_syms() {
 # The same commit and fragments as the last build of this variant: reuse it.
 stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
-	log "build $var: up to date ($(git -C "$src" log -1 --format='%h %s' "$rev"))"
+	log "build $var: up to date ($( [ "$var" = bench-6.12 ] && echo "Debian $rev" || git -C "$src" log -1 --format='%h %s' "$rev"))"
 	# (A kernel built before the probes existed gets them now.)
 	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] || [[ $var == bench-* ]] ||
 		must "kprobe events for $var" probes
