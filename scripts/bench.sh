@@ -14,6 +14,9 @@
 #     exact.
 #   - Perf boots: one per kernel and profile, the driver's DMAR_PERF
 #     counters of qi_submit_sync() over 2 s of one thread, 1 page.
+#   - Profile boots: one per kernel, legacy-ats: 3 s of one thread, 1 page,
+#     under perf record (guest step dmbprof); the report groups the
+#     samples by kernel symbol.
 #   - Timed boots: QEMU and the kernel trace nothing. BENCH_ROUNDS rounds
 #     (5); in each, every profile boots each kernel in turn (A B C A B C
 #     ...), so that drift on a shared machine hits all three alike.
@@ -95,7 +98,7 @@ boot() {  # boot KERNEL_DIR PROFILE LOG APPEND...
 	local k=$1 p=$2 l=$3
 	shift 3
 	step "$(basename "$l" .log)" env KERNEL="$BUILD/$k/arch/x86/boot/bzImage" \
-		APPEND="$* tsc=reliable" TIMEOUT=900 "$TOP/scripts/qemu.sh" "$p" boot,dmbench "$l"
+		APPEND="$* tsc=reliable" TIMEOUT=900 "$TOP/scripts/qemu.sh" "$p" "${BOOT_STEPS:-boot,dmbench}" "$l"
 	[ "$STEP_RC" = 0 ] || fails=$((fails + 1))
 }
 
@@ -113,6 +116,11 @@ each count 1 "vtddmb=1,1,$GRANULES vtddmbcount=1"
 # Where the time goes: the driver's own count of the time spent in
 # qi_submit_sync() (DMAR_PERF), one thread, one page, untraced.
 each perf 0 "vtddmb=2,1,1 vtddmbcount=1 vtddmbperf=1"
+# Where the time goes, by kernel symbol: perf's software clock over one
+# thread, one page (guest step dmbprof), on legacy-ats, once per kernel.
+for k in $KERNELS; do
+	QTRACE=0 EVENTS=none BOOT_STEPS=boot,dmbprof boot "$k" legacy-ats "$out/prof-$k-legacy-ats.log"
+done
 # Latency, in rounds.
 for r in $(seq 1 "$ROUNDS"); do
 	each "r$r" 0 "vtddmb=$SECS,$THREADS,$GRANULES"

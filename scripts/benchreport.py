@@ -4,7 +4,9 @@
 DIR is work/logs/bench; with --docs, DOCS/performance.md and .png too.
 
 Reads the boots scripts/bench.sh made: count-KERNEL-PROFILE.log (QEMU's
-queue traced, unmaps counted) and rN-KERNEL-PROFILE.log (timed). Prints and
+queue traced, unmaps counted), perf-KERNEL-PROFILE.log (DMAR_PERF),
+prof-KERNEL-PROFILE.log (perf's profile) and rN-KERNEL-PROFILE.log
+(timed). Prints and
 writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
   - per profile, thread count and granule, each kernel's map and unmap
     latency: the median of the rounds' averages, with their range;
@@ -12,6 +14,8 @@ writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
     of one round booted one after the other) and given as the median of
     the rounds' ratios with their range;
   - descriptors per DMA unmap per kernel, against the lower bound;
+  - the time in qi_submit_sync() per unmap, and where a unmap's samples
+    go by kernel symbol;
   - the lockdep contrast, if measured;
   - the performance issue's goals, each met or missed and by how much.
 Every latency figure is one the guest measured in this run; the ratios
@@ -40,6 +44,29 @@ DMB = re.compile(r'@@DMB t=(\d+) g=(\d+) s=(\d+)(.*)$')
 PERF = re.compile(r'@@PERF t=(\d+) g=(\d+)\s+(inv_iotlb|inv_devtlb)\s+([\d\s]+)$')
 NAME = re.compile(r'^(count|perf|r(\d+))-(%s)-(.+)\.log$' % '|'.join(
     re.escape(k) for k in KERNELS + LOCKDEP + BA))
+PROF_NAME = re.compile(r'^prof-(%s)-(.+)\.log$' % '|'.join(re.escape(k) for k in KERNELS))
+PROF = re.compile(r'@@PROF\s+([\d.]+)%\s+\[(k|\.)\]\s+(\S+)')
+# Where the profile's samples go, by kernel symbol name; the first match
+# wins (intel_iommu_iova_to_phys is a page-table walk, not IOVA
+# allocation). By name only: a function inlined into another is counted
+# where it was inlined (6.12's batch submission inside its
+# cache_tag_flush_range(), for one).
+CATEGORIES = (
+    ('idle', re.compile(r'idle|safe_halt|mwait')),
+    ('invalidation', re.compile(r'^(qi_|cache_tag|__cache_tag|cache_tags|calculate_psi|iommu_flush|'
+                                r'__iommu_flush|intel_flush|domain_flush_pasid|__flush_dev|'
+                                r'intel_iommu_tlb_sync|intel_iommu_iotlb_sync|intel_iommu_flush|'
+                                r'dmar_latency|parent_domain_flush|__flush_iotlb)')),
+    ('page tables', re.compile(r'dma_pte|pfn_to_dma_pte|__domain_mapping|domain_unmap|'
+                               r'clflush_cache_range|intel_iommu_(map|unmap)|iova_to_phys|'
+                               r'first_pte|domain_flush_cache|pgsize')),
+    ('IOVA', re.compile(r'iova')),
+    ('DMA API, IOMMU core', re.compile(r'^(__)?(iommu|dma)_')),
+    # the benchmark thread memsets its buffer before each map, outside the
+    # timed part
+    ('benchmark, clock', re.compile(r'map_benchmark|ktime_get|read_tsc|read_hpet|delay_tsc|^memset')),
+)
+CATS = [c[0] for c in CATEGORIES[1:]] + ['other kernel', 'user space', 'not listed']
 
 
 def ats(profile):
@@ -144,6 +171,49 @@ def load(d):
     return timed, counts, perf, problems
 
 
+def load_prof(d):
+    """prof-KERNEL-PROFILE.log: the guest's top symbols under perf.
+    Returns {(kernel, profile): {'busy': %, 'cats': {category: % of busy},
+    'top': [(%, symbol)]}} and the problems."""
+    prof, problems = {}, []
+    for f in sorted(os.listdir(d)):
+        m = PROF_NAME.match(f)
+        if not m:
+            continue
+        path = os.path.join(d, f)
+        kernel, profile = m.group(1), m.group(2)
+        u = uname(path)
+        if u is None or not u.startswith(UNAME[kernel]):
+            problems.append('%s: booted %s, not a %sx kernel' % (f, u or 'nothing', UNAME[kernel]))
+            continue
+        rows = [(float(pm.group(1)), pm.group(2), pm.group(3))
+                for pm in map(PROF.search, vtdlog.console(path)) if pm]
+        res, done = vtdlog.tap(path)
+        bad = [r for r in res if r[0] != 'PASS']
+        if not done or bad or not rows:
+            problems.append('%s: %s' % (f, '; '.join('%s %s: %s' % r for r in bad) or
+                                        ('the guest did not finish' if not done else 'no profile')))
+            continue
+        cats = collections.Counter()
+        idle = 0.0
+        for pct, space, sym in rows:
+            if space == '.':
+                cats['user space'] += pct
+                continue
+            name = next((n for n, rx in CATEGORIES if rx.search(sym)), 'other kernel')
+            if name == 'idle':
+                idle += pct
+            else:
+                cats[name] += pct
+        busy = 100.0 - idle
+        cats['not listed'] = max(0.0, busy - sum(cats.values()))
+        prof[(kernel, profile)] = {
+            'busy': busy, 'cats': {c: 100.0 * cats[c] / busy if busy else 0.0 for c in CATS},
+            'top': [(100.0 * pct / busy if busy else 0.0, sym) for pct, space, sym in rows
+                    if space == 'k' and not CATEGORIES[0][1].search(sym)][:6]}
+    return prof, problems
+
+
 def ratio(timed, a, b, profile, t, g, what):
     ra, rb = timed.get((a, profile, t, g), {}), timed.get((b, profile, t, g), {})
     xs = [ra[r][what] / rb[r][what] for r in sorted(set(ra) & set(rb)) if rb[r].get(what)]
@@ -159,6 +229,8 @@ def main():
             k, _, v = line.rstrip('\n').partition('=')
             meta[k] = v
     timed, counts, perf, problems = load(d)
+    prof, pp = load_prof(d)
+    problems += pp
     profiles = meta.get('profiles', '').split() or sorted({k[1] for k in timed})
     cells = sorted({(k[1], k[2], k[3]) for k in timed if k[0] in KERNELS},
                    key=lambda c: (profiles.index(c[0]) if c[0] in profiles else 99, c[1], c[2]))
@@ -214,6 +286,24 @@ def main():
             w('| %s | %s | %d | %d | %d | %d | %d | %.2f |' % (
                 p, SHORT[k], f['unmaps'], io[0], io[1], dv[0], dv[1],
                 (io[0] * io[1] + dv[0] * dv[1]) / f['unmaps']))
+    if prof:
+        w('')
+        w('## Where the time goes, by kernel symbol (perf), 1 thread, 1 page')
+        w('')
+        w('`dma_map_benchmark` for 3 s under `perf record -e cpu-clock -a` (TCG has no PMU;'
+          ' a sample lands where the vCPU is when the host timer fires, so an MMIO exit is'
+          ' booked after the instruction that made it). Shares of the non-idle samples,'
+          ' grouped by symbol name (scripts/benchreport.py CATEGORIES; derived from the'
+          ' top 40 symbols perf listed, the rest under "not listed"). Not a latency: one'
+          ' boot each, no rounds.')
+        w('')
+        w('| profile | kernel | non-idle samples | %s | top symbols (share of non-idle) |' % ' | '.join(CATS))
+        w('|---|---|---|%s---|' % ('---|' * len(CATS)))
+        for (k, p) in sorted(prof, key=lambda c: (profiles.index(c[1]) if c[1] in profiles else 99, KERNELS.index(c[0]))):
+            f = prof[(k, p)]
+            w('| %s | %s | %.0f%% | %s | %s |' % (
+                p, SHORT[k], f['busy'], ' | '.join('%.0f%%' % f['cats'][c] for c in CATS),
+                ', '.join('%s %.0f%%' % (sym, pct) for pct, sym in f['top'])))
     ld = [(p, t, g) for (k, p, t, g) in timed if k == 'lockdep-series']
     if ld:
         w('')
@@ -369,6 +459,7 @@ def main():
                'timed': {'|'.join(map(str, k)): v for k, v in timed.items()},
                'counts': {'|'.join(map(str, k)): v for k, v in counts.items()},
                'perf': {'|'.join(map(str, k)): v for k, v in perf.items()},
+               'prof': {'|'.join(map(str, k)): v for k, v in prof.items()},
                'goals': goals, 'problems': problems},
               open(os.path.join(d, 'bench.json'), 'w'), indent=1, sort_keys=True)
     plot(d, summary, cells, profiles)

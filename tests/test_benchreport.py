@@ -129,6 +129,66 @@ class BenchReport(unittest.TestCase):
         self.assertTrue(any('did not finish' in p for p in problems), problems)
 
 
+def prof_log(d, kernel, rows, uname=None, done=True):
+    """rows: [(percent, '[k]' or '[.]', symbol)], as perf report prints them"""
+    lines = ['@@VTD TAP version 13', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
+             '@@INFO uname %s' % (uname or UNAME[kernel])]
+    lines += ['@@PROF     %5.2f%%  %s %s' % r for r in rows]
+    lines.append('@@VTD ok 2 dmbprof # average unmap latency(us):3.6 standard deviation:1.8')
+    if done:
+        lines += ['@@VTD 1..2', '@@VTD-DONE']
+    with open(os.path.join(d, 'prof-%s-legacy-ats.log' % kernel), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+class BenchProfile(unittest.TestCase):
+    """Where the samples go (guest step dmbprof): shares of the non-idle
+    samples per category, worked out here from the chosen percentages."""
+
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='benchprof-')
+
+    def tearDown(self):
+        shutil.rmtree(self.d)
+
+    def test_shares_of_the_non_idle_samples(self):
+        """idle left out; each symbol in its category; the unlisted rest"""
+        rows = [(40.0, '[k]', 'default_idle'), (10.0, '[k]', 'amd_e400_idle'),
+                (20.0, '[k]', 'qi_submit_sync'), (5.0, '[k]', 'cache_tag_flush_range'),
+                (10.0, '[k]', 'pfn_to_dma_pte'), (2.0, '[k]', 'intel_iommu_iova_to_phys'),
+                (5.0, '[k]', 'alloc_iova_fast'), (3.0, '[k]', 'iommu_dma_map_page'),
+                (2.0, '[k]', 'ktime_get'), (1.0, '[k]', 'memset_orig'), (1.0, '[k]', 'xa_load'),
+                (1.0, '[.]', '__printf_fp_l')]
+        prof_log(self.d, 'bench-series', rows)
+        prof, problems = benchreport.load_prof(self.d)
+        self.assertEqual(problems, [])
+        f = prof[('bench-series', 'legacy-ats')]
+        busy = 100.0 - 40.0 - 10.0
+        self.assertAlmostEqual(f['busy'], busy)
+        want = {'invalidation': 25.0, 'page tables': 12.0, 'IOVA': 5.0, 'DMA API, IOMMU core': 3.0,
+                'benchmark, clock': 3.0, 'other kernel': 1.0, 'user space': 1.0,
+                'not listed': busy - 50.0}
+        for c, v in want.items():
+            self.assertAlmostEqual(f['cats'][c], 100.0 * v / busy, msg=c)
+        self.assertEqual(f['top'][0][1], 'qi_submit_sync')
+        self.assertAlmostEqual(f['top'][0][0], 100.0 * 20.0 / busy)
+
+    def test_no_samples_is_a_problem(self):
+        """doctored: the step passed but printed no profile: listed, not shown"""
+        prof_log(self.d, 'bench-6.12', [])
+        prof, problems = benchreport.load_prof(self.d)
+        self.assertEqual(prof, {})
+        self.assertTrue(any('no profile' in p for p in problems), problems)
+
+    def test_wrong_kernel_is_a_problem(self):
+        """doctored: the 6.12 profile boot ran a 6.1 kernel"""
+        prof_log(self.d, 'bench-6.12', [(50.0, '[k]', 'default_idle'), (50.0, '[k]', 'qi_submit_sync')],
+                 uname='6.1.192')
+        prof, problems = benchreport.load_prof(self.d)
+        self.assertEqual(prof, {})
+        self.assertIn('prof-bench-6.12-legacy-ats.log', problems[0])
+
+
 def fixture(name):
     return os.path.join(HERE, 'fixtures', name)
 
