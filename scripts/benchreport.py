@@ -117,26 +117,43 @@ def fmt(m):
     return '%.2f [%.2f-%.2f]' % (med, lo, hi)
 
 
+def boots(d, name, kgroup, problems):
+    """The logs of DIR whose name matches NAME, as (file, path, kernel,
+    profile, match), the kernel in group KGROUP and the profile in the
+    next; a log that booted another kernel is a problem, not a boot."""
+    for f in sorted(os.listdir(d)):
+        m = name.match(f)
+        if not m:
+            continue
+        path = os.path.join(d, f)
+        kernel, profile = m.group(kgroup), m.group(kgroup + 1)
+        u = uname(path)
+        if u is None or not u.startswith(UNAME[kernel]):
+            problems.append('%s: booted %s, not a %sx kernel' % (f, u or 'nothing', UNAME[kernel]))
+            continue
+        yield f, path, kernel, profile, m
+
+
+def guest_problem(path):
+    """What went wrong in the guest: its failed steps, or that it did not
+    finish; None if nothing did."""
+    res, done = vtdlog.tap(path)
+    bad = [r for r in res if r[0] != 'PASS']
+    if not done or bad:
+        return '; '.join('%s %s: %s' % r for r in bad) or 'the guest did not finish'
+    return None
+
+
 def load(d):
     timed = collections.defaultdict(dict)   # (kernel, profile, t, g) -> {round: row}
     counts = {}                             # (kernel, profile, g) -> {kind: per unmap}
     perf = {}                               # (kernel, profile) -> {type: (samples, avg us), 'unmaps': n}
     problems = []
-    for f in sorted(os.listdir(d)):
-        m = NAME.match(f)
-        if not m:
-            continue
-        path = os.path.join(d, f)
-        kernel, profile = m.group(3), m.group(4)
-        u = uname(path)
-        if u is None or not u.startswith(UNAME[kernel]):
-            problems.append('%s: booted %s, not a %sx kernel' % (f, u or 'nothing', UNAME[kernel]))
-            continue
+    for f, path, kernel, profile, m in boots(d, NAME, 3, problems):
         rows = parse_dmb(path)
-        res, done = vtdlog.tap(path)
-        bad = [r for r in res if r[0] != 'PASS']
-        if not done or bad:
-            problems.append('%s: %s' % (f, '; '.join('%s %s: %s' % r for r in bad) or 'the guest did not finish'))
+        bad = guest_problem(path)
+        if bad:
+            problems.append('%s: %s' % (f, bad))
         if m.group(1) == 'perf':
             p = {}
             for line in vtdlog.console(path):
@@ -176,23 +193,12 @@ def load_prof(d):
     Returns {(kernel, profile): {'busy': %, 'cats': {category: % of busy},
     'top': [(%, symbol)]}} and the problems."""
     prof, problems = {}, []
-    for f in sorted(os.listdir(d)):
-        m = PROF_NAME.match(f)
-        if not m:
-            continue
-        path = os.path.join(d, f)
-        kernel, profile = m.group(1), m.group(2)
-        u = uname(path)
-        if u is None or not u.startswith(UNAME[kernel]):
-            problems.append('%s: booted %s, not a %sx kernel' % (f, u or 'nothing', UNAME[kernel]))
-            continue
+    for f, path, kernel, profile, _ in boots(d, PROF_NAME, 1, problems):
         rows = [(float(pm.group(1)), pm.group(2), pm.group(3))
                 for pm in map(PROF.search, vtdlog.console(path)) if pm]
-        res, done = vtdlog.tap(path)
-        bad = [r for r in res if r[0] != 'PASS']
-        if not done or bad or not rows:
-            problems.append('%s: %s' % (f, '; '.join('%s %s: %s' % r for r in bad) or
-                                        ('the guest did not finish' if not done else 'no profile')))
+        bad = guest_problem(path) or (None if rows else 'no profile')
+        if bad:
+            problems.append('%s: %s' % (f, bad))
             continue
         cats = collections.Counter()
         idle = 0.0
