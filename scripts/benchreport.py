@@ -6,15 +6,14 @@ DIR is work/logs/bench; with --docs, DOCS/performance.md and .png too.
 Reads the boots scripts/bench.sh made: count-KERNEL-PROFILE.log (QEMU's
 queue traced, unmaps counted), perf-KERNEL-PROFILE.log (DMAR_PERF),
 prof-KERNEL-PROFILE.log (perf's profile) and rN-KERNEL-PROFILE.log
-(timed). Prints and
-writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
+(timed). Prints and writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
   - per profile, thread count and granule, each kernel's map and unmap
     latency: the median of the rounds' averages, with their range;
   - the ratios series/stock and series/6.12, taken per round (the kernels
     of one round booted one after the other) and given as the median of
     the rounds' ratios with their range;
   - descriptors per DMA unmap per kernel, against the lower bound;
-  - the time in qi_submit_sync() per unmap, and where a unmap's samples
+  - the time in qi_submit_sync() per unmap, and where an unmap's samples
     go by kernel symbol;
   - the lockdep contrast, if measured;
   - the performance issue's goals, each met or missed and by how much.
