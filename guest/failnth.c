@@ -12,6 +12,19 @@
  *                              before
  *   failnth vfio GROUP         VFIO_SET_IOMMU (type1v2) on a new container
  *                              holding /dev/vfio/GROUP
+ *   failnth once N PATH VALUE [PIDFILE MARKER]
+ *                              one write of VALUE to PATH, its N-th
+ *                              allocation failing (N = 0: none, and all of
+ *                              them counted); this task's PID is written
+ *                              to PIDFILE first (a tracing instance's
+ *                              set_event_pid) and "failnth-armed" and
+ *                              "failnth-done" to MARKER (its trace_marker)
+ *                              around the counted part, for the caller to
+ *                              tell where each allocation came from. Prints
+ *                              "failnth: once N=n injected=0|1 rc=R
+ *                              errno=E calls=C", C the allocations counted
+ *                              (up to the failed one); exits 0 if the
+ *                              write went through.
  *
  * Prints one line per attempt ("failnth: N=n injected=0|1 rc=R errno=E")
  * and a summary: "failnth: points=P failed=F absorbed=A final=N errnos=..."
@@ -124,13 +137,67 @@ static int attempt(char **argv, unsigned int n, int *err)
 	return r;
 }
 
+static void write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val)) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+}
+
+/*
+ * "once": the caller walks N itself, between attempts it removes what the
+ * write added, and reads the trace. Nothing between the two markers but
+ * the arming, the write and the count (no allocation in either).
+ */
+static int once(int argc, char **argv)
+{
+	unsigned int n = strtoul(argv[2], NULL, 10), armed = n ? n : 1000000000u, rest;
+	size_t len = strlen(argv[4]);
+	int fd, mark = -1, err;
+	char pid[16];
+	ssize_t r;
+
+	if (argc > 6) {
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		write_str(argv[5], pid);
+		mark = open(argv[6], O_WRONLY);
+		if (mark < 0) {
+			perror(argv[6]);
+			return 2;
+		}
+	}
+	fd = open(argv[3], O_WRONLY);
+	if (fd < 0) {
+		perror(argv[3]);
+		return 2;
+	}
+	if (mark >= 0 && write(mark, "failnth-armed", 13) != 13)
+		return 2;
+	arm(armed);
+	r = write(fd, argv[4], len);
+	err = errno;
+	rest = left();
+	arm(0);
+	if (mark >= 0 && write(mark, "failnth-done", 12) != 12)
+		return 2;
+	printf("failnth: once N=%u injected=%d rc=%d errno=%d calls=%u\n", n,
+	       n && !rest, r == (ssize_t)len ? 0 : -1, r == (ssize_t)len ? 0 : err,
+	       armed - rest);
+	return r == (ssize_t)len ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int n, failed = 0, absorbed = 0, bad = 0;
 	char before[64] = "", after[64], errnos[256] = "";
-	int r, err;
+	int r, err, is_once = argc > 1 && !strcmp(argv[1], "once");
 
-	if (argc < 3 || (strcmp(argv[1], "vfio") && (strcmp(argv[1], "write") || argc < 4))) {
+	if (is_once ? argc != 5 && argc != 7 :
+	    argc < 3 || (strcmp(argv[1], "vfio") && (strcmp(argv[1], "write") || argc < 4))) {
 		fprintf(stderr, "usage: see the comment at the top of failnth.c\n");
 		return 2;
 	}
@@ -139,6 +206,8 @@ int main(int argc, char **argv)
 		perror("/proc/thread-self/fail-nth");
 		return 2;
 	}
+	if (is_once)
+		return once(argc, argv);
 	if (!strcmp(argv[1], "write"))
 		read_file(argv[2], before, sizeof(before));
 	for (n = 1; n <= MAX_N; n++) {
