@@ -414,12 +414,6 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 #                   reference cannot be allocated: kmemleak must list it
 #                   after the failnth-switch step, which fails that
 #                   allocation in the live attach path
-#   release-null    (not by default: DEBUG_MUTANTS=release-null)
-#                   intel_iommu_release_device() tears down a device
-#                   that was never attached (stock 6.1's code, before
-#                   the series' patch 3): KASAN must report the NULL
-#                   dereference that the failnth-hotadd step reaches
-#                   when the group's sysfs directory cannot be allocated
 # (sm-fl-ats, first level, is left out of make test's budget: it adds no
 # churn legacy-ats lacks; DEBUG_PROFILES="legacy-ats sm-fl-ats vfio" runs it.)
 DEBUG_PROFILES=${DEBUG_PROFILES:-legacy-ats vfio}
@@ -442,7 +436,6 @@ debug_mutant_append() {
 debug_mutant_steps() {
 	case $1 in
 	leak-on-enomem) echo boot,failnth-switch,kmemleak ;;
-	release-null) echo boot,failnth-hotadd ;;
 	*) echo boot,domain-switch,kmemleak ;;
 	esac
 }
@@ -522,7 +515,7 @@ report_debug() {
 # reason the mutant was made for.
 report_mutant_sanitizer() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want
-	case $m in leak-tag|leak-on-enomem) want=kmemleak ;; uaf-tag|release-null) want=KASAN ;; *) want=$m ;; esac
+	case $m in leak-tag|leak-on-enomem) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
 	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
 		return
