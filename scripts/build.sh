@@ -171,6 +171,30 @@ iommu_syms() {
 	[ -s "$out/arch/x86/boot/vtd-iommu-syms" ] || die "no function symbols in $out/drivers/iommu/built-in.a"
 }
 
+# The harness's test module (tests/kmod/vtd_failnth_scope.c: fail-nth
+# counted inside the IOMMU bus notifiers, for the guest's failnth-hotadd
+# step), built with W=1 against this kernel when it has fault injection
+# and modules; next to the kernel, where qemu.sh finds it for the
+# guest's /lib. modules_prepare makes the module linker script, and
+# Module.symvers is vmlinux's (only bzImage is built: no modules of its
+# own).
+kmod_stamp() { cat "$TOP"/tests/kmod/* | md5sum | cut -c1-16; }
+kmods() {
+	local m=$WORK/kmod/$var
+	grep -q '^CONFIG_FAULT_INJECTION=y' "$out/.config" && grep -q '^CONFIG_MODULES=y' "$out/.config" || return 0
+	rm -rf "$m"
+	mkdir -p "$m"
+	cp "$TOP"/tests/kmod/* "$m/"
+	kmake modules_prepare
+	cp "$out/vmlinux.symvers" "$out/Module.symvers"
+	if ! kmake M="$m" W=1 modules > "$m/build.log" 2>&1 || grep -q 'warning:' "$m/build.log"; then
+		cat "$m/build.log" >&2
+		return 1
+	fi
+	cp "$m/vtd_failnth_scope.ko" "$out/arch/x86/boot/"
+	kmod_stamp > "$out/arch/x86/boot/vtd-kmod-stamp"
+}
+
 # The same commit and fragments as the last build of this variant: reuse it.
 stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -180,6 +204,8 @@ if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)
 		must "kprobe events for $var" probes
 	[ -f "$out/arch/x86/boot/vtd-iommu-syms" ] || [ ! -f "$out/drivers/iommu/built-in.a" ] ||
 		must "IOMMU symbols of $var" iommu_syms
+	[ "$(cat "$out/arch/x86/boot/vtd-kmod-stamp" 2>/dev/null)" = "$(kmod_stamp)" ] || [[ $var == bench-* ]] ||
+		must "test module for $var" kmods
 	exit 0
 fi
 # Stock differs from the series in a few files and one config option: when
@@ -209,6 +235,7 @@ must "build $var (ccache, -j$NPROC)" compile
 # (make bench's kernels trace nothing.)
 [[ $var == bench-* ]] || must "kprobe events for $var" probes
 must "IOMMU symbols of $var" iommu_syms
+[[ $var == bench-* ]] || must "test module for $var" kmods
 echo "$stamp" > "$out/vtd-stamp"
 if [ "$var" = bench-6.12 ]; then
 	printf 'variant=%s\ndebian=%s\nkernel=%s\npatches=0\n' "$var" "$rev" "$(make -s -C "$src" kernelversion)" > "$out/vtd-info"

@@ -92,6 +92,28 @@ else
 	result FAIL checkpatch check "patch(es) ${bad[*]}: ${why_bad[0]}; see $CK/checkpatch-unjustified.txt and $cp_out"
 fi
 
+# The harness's test module (tests/kmod/, kernel code, not in the series):
+# checkpatch --strict -f, nothing at all; its control, the same file with
+# trailing whitespace added, must be reported.
+kmod_checkpatch() {  # FILE: checkpatch's findings
+	(cd "$TREE" && PATH=/usr/bin:$PATH perl scripts/checkpatch.pl --strict --quiet --no-summary \
+		--no-tree --show-types --terse -f "$1") 2>&1 || true
+}
+for f in "$TOP"/tests/kmod/*.c; do
+	out=$(kmod_checkpatch "$f")
+	if [ -z "$out" ]; then
+		result PASS checkpatch-kmod "$(basename "$f")" "--strict -f: 0 errors, 0 warnings, 0 checks"
+	else
+		result FAIL checkpatch-kmod "$(basename "$f")" "$(echo "$out" | wc -l) finding(s): $(echo "$out" | head -n 1 | cut -c1-120)"
+	fi
+	sed '0,/^#include/s/^#include.*/& /' "$f" > "$CK/doctored-$(basename "$f")"
+	if out=$(kmod_checkpatch "$CK/doctored-$(basename "$f")") && echo "$out" | grep -q 'TRAILING_WHITESPACE'; then
+		result PASS control:checkpatch-kmod "$(basename "$f")" "a trailing space added: reported ($(echo "$out" | head -n 1 | sed 's/.*: \(ERROR\|WARNING\|CHECK\):/\1:/' | cut -c1-60))"
+	else
+		result FAIL control:checkpatch-kmod "$(basename "$f")" "a trailing space added, and checkpatch reported no TRAILING_WHITESPACE: ${out:-nothing}"
+	fi
+done
+
 # --- sparse and coccicheck: base against the whole series ---------------------
 # Each *_of prints its findings, normalised, and fails (non-zero) when the
 # tool did not run to completion: a tool error is not "0 findings".

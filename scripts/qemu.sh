@@ -81,6 +81,19 @@ append="console=ttyS0 panic=-1 oops=panic unknown_nmi_panic panic_print=0x9 $cmd
 probes=$(dirname "$KERNEL")/vtd-probes
 [ -f "$probes" ] && append+=" kprobe_event=$(cat "$probes")"
 
+# The harness's test modules built with this kernel (build.sh kmods), in
+# the guest's /lib: a cpio of their own appended to the image (the kernel
+# unpacks one archive after the other).
+kos=("$(dirname "$KERNEL")"/*.ko)
+if [ -e "${kos[0]}" ]; then
+	rm -rf "$run/kmod"
+	mkdir -p "$run/kmod/lib"
+	cp "${kos[@]}" "$run/kmod/lib/"
+	(cd "$run/kmod" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/kmod.cpio.gz"
+	cat "$INITRD" "$run/kmod.cpio.gz" > "$run/initrd"
+	INITRD=$run/initrd
+fi
+
 # QEMU's invalidation trace is the descriptor-count oracle. The VFIO
 # profiles count nothing and would only write tens of megabytes of it.
 # QTRACE=0: none either (make bench's timed boots: a traced descriptor

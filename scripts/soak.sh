@@ -3,7 +3,7 @@
 # sanitizer kernels, the series' commit with configs/debug.config (KASAN,
 # UBSAN, kmemleak, DEBUG_OBJECTS, fault injection) and with
 # configs/kcsan.config (KCSAN), it runs the parts named in SOAK_PARTS
-# (default: workload profiles mutants):
+# (default: workload profiles hotadd mutants):
 #   workload  the soak step (guest/init) on each kernel of SOAK_KERNELS, in
 #             a guest of its own with the "soak" profile: SOAK_HOTPLUG (50)
 #             hot-unplugs of the disk during I/O, then SOAK_SWITCHES (200)
@@ -16,6 +16,11 @@
 #   profiles  each kernel on every series profile (SOAK_PROFILES), with
 #             make test's steps (VFIO oracles of 200 cycles), a kmemleak
 #             scan on the debug kernel; KUnit in the first
+#   hotadd    failnth-hotadd on the debug kernel (legacy-ats) with
+#             vtdhotadd=all: a disk hot-add with the N-th allocation of
+#             the IOMMU's part failing, N = 1, 2, ... until one succeeds
+#             (make test fails the first of each site), then the tag
+#             view, the trace and a kmemleak scan
 #   mutants   the KCSAN control: tests/mutants/race-flush.patch (a counter
 #             updated, unsynchronised, on every flush) on the kcsan
 #             kernel, booted with two dma_map_benchmark threads for 30 s
@@ -33,7 +38,7 @@
 VTD_TEST_LIB=1 . "$TOP/scripts/test.sh"
 LOGS=${SOAK_LOGS:-$WORK/soak}
 RESULTS=$LOGS/results.tsv
-SOAK_PARTS=${SOAK_PARTS:-workload profiles mutants}
+SOAK_PARTS=${SOAK_PARTS:-workload profiles hotadd mutants}
 SOAK_KERNELS=${SOAK_KERNELS:-debug kcsan}
 SOAK_PROFILES=${SOAK_PROFILES:-$PROFILES_ALL}
 SOAK_HOTPLUG=${SOAK_HOTPLUG:-50}
@@ -71,13 +76,6 @@ trap finish EXIT
 
 # The tools each kernel has, for the sanitizers check to see working.
 tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
-# (No hot-add with failed allocations: a guest step that failed the N-th
-# allocation of a PCI rescan was tried and removed: 6.1's pci_bus_add_device() binds the driver whatever
-# drivers_autoprobe says, and pci_device_add() WARNs when device_add()
-# fails and keeps the half-added device, so the step measured the PCI
-# core's and virtio-blk's error paths, not the attach's: first run,
-# 2026-11-24. fail-nth counts every allocation of the task; injecting
-# into the attach alone needs a stack filter.)
 soak_steps() {
 	case $1 in
 	debug) echo boot,events,soak,tag-view,trace-dump,kmemleak ;;
@@ -134,6 +132,7 @@ run_profiles() {  # KERNEL
 		append=kunit.enable=0
 		[ $first = 0 ] || append=
 		first=0
+		[ "$k" != debug ] || append="$append $(debug_append "$p")"
 		case $p in
 		vfio*) ORACLE=200 run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
 		*) run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
@@ -155,6 +154,20 @@ report_profiles() {  # KERNEL
 			result SKIP suspend "$p,$k" "not on the kcsan kernel: it does not come back from S3 (QEMU resets it at system_wakeup; see soak.sh)"
 		fi
 	done
+}
+
+# Every allocation of the IOMMU's part of a hot-add failed in turn, on
+# the debug kernel, in a log directory of its own (the profiles part
+# boots legacy-ats too).
+HOTADD_STEPS=boot,failnth-hotadd,tag-view,trace-dump,kmemleak
+run_hotadd() {
+	(LOGS=$LOGS/hotadd GUEST_TIMEOUT=${SOAK_HOTADD_TIMEOUT:-7200} \
+		run_guest_bg debug legacy-ats "$HOTADD_STEPS" "kunit.enable=0 $(debug_append legacy-ats all)")
+}
+report_hotadd() {
+	(LOGS=$LOGS/hotadd GUEST_TAG=legacy-ats,debug,hotadd
+	 report_guest debug legacy-ats "$HOTADD_STEPS"
+	 vtdlog_result sanitizers "$GUEST_TAG" sanitizers "$LOGS/debug/legacy-ats.log" "$WORK/kernels/debug/vtd-iommu-syms" "$(tools_of debug)")
 }
 
 # The KCSAN control: its kernel built in the kcsan directory, then the
@@ -232,7 +245,7 @@ debian_warnings() {
 		sort -u
 }
 
-if [ "$mode" != report ] && { has_part workload || has_part profiles || has_part mutants; }; then
+if [ "$mode" != report ] && { has_part workload || has_part profiles || has_part hotadd || has_part mutants; }; then
 	must "build the kernels" build_kernels
 fi
 # The soak guests first: they take longest; the profiles share the
@@ -244,6 +257,7 @@ elif has_part workload; then
 	for k in $SOAK_KERNELS; do run_workload "$k" & pids+=($!); done
 	sleep 5
 fi
+if has_part hotadd && [ "$mode" != report ]; then run_hotadd & pids+=($!); fi
 if has_part profiles && [ "$mode" != report ]; then
 	for k in $SOAK_KERNELS; do run_profiles "$k" & pids+=($!); done
 fi
@@ -260,6 +274,7 @@ fi
 echo
 has_part workload && for k in $SOAK_KERNELS; do report_workload "$k"; done
 has_part profiles && for k in $SOAK_KERNELS; do report_profiles "$k"; done
+has_part hotadd && report_hotadd
 has_part mutants && report_mutants
 has_part debian && report_debian
 
