@@ -548,8 +548,8 @@ report_mutant_oops() {
 		result FAIL control:mutant-oops "$p,$m" "the mutant guest hung or did not run: $logf"
 	elif out=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf" || echo "error	vtdlog.py faults failed"); [ -z "$out" ]; then
 		result FAIL control:mutant-oops "$p,$m" "the fault check accepted the mutant: $logf"
-	elif ! grep -aq 'KASAN: null-ptr-deref' "$logf" ||
-		! sed -n '/KASAN: null-ptr-deref/,/Kernel panic/p' "$logf" | grep -aq 'intel_iommu_release_device'; then
+	elif ! awk '/KASAN: null-ptr-deref/ { on = 1 } on && /intel_iommu_release_device/ { f = 1 }
+		/Kernel panic/ { on = 0 } END { exit !f }' "$logf"; then
 		result FAIL control:mutant-oops "$p,$m" "rejected, but not for a null dereference in intel_iommu_release_device()'s path: $(echo "$out" | head -n 1 | cut -c1-150)"
 	else
 		result PASS control:mutant-oops "$p,$m" "tripped: $(grep -a -m1 -o 'KASAN: null-ptr-deref.*' "$logf" | cut -c1-80), intel_iommu_release_device() on the stack; the fault check: $(echo "$out" | head -n 1 | cut -c1-100)"
