@@ -171,6 +171,26 @@ iommu_syms() {
 	[ -s "$out/arch/x86/boot/vtd-iommu-syms" ] || die "no function symbols in $out/drivers/iommu/built-in.a"
 }
 
+# A kernel with line tables (the kcsan kernel: configs/kcsan.config) keeps
+# its vmlinux next to it, with the lines of every function its commit
+# changes since the base, whole ("FILE START END", numbered as in its
+# tree; the kernel's .gitattributes give git the C function boundaries):
+# vtdlog.py sanitizers tells by them a data race of 6.1's own IOMMU code
+# from one of the series' (a mutant's lines are its commit's too). Whole
+# functions, not changed lines: a lock the series took out of a function
+# makes a race on the lines it left.
+lines_of() {
+	grep -q '^CONFIG_DEBUG_INFO=y' "$out/.config" || return 0
+	git -C "$src" diff --function-context --no-renames "$BASE_TAG" HEAD | awk '
+		/^\+\+\+ / { f = ($2 == "/dev/null") ? "" : substr($2, 3); next }
+		/^@@ / && f != "" {
+			split($3, a, ","); s = substr(a[1], 2); n = (2 in a) ? a[2] : 1
+			if (n > 0) print f, s, s + n - 1
+		}' > "$out/arch/x86/boot/vtd-series-lines"
+	[ -s "$out/arch/x86/boot/vtd-series-lines" ] || die "no lines of the series in $src"
+	cp "$out/vmlinux" "$out/arch/x86/boot/vtd-vmlinux"
+}
+
 # The harness's test module (tests/kmod/vtd_failnth_scope.c: fail-nth
 # counted inside the IOMMU bus notifiers, for the guest's failnth-hotadd
 # step), built with W=1 against this kernel when it has fault injection
@@ -204,6 +224,8 @@ if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)
 		must "kprobe events for $var" probes
 	[ -f "$out/arch/x86/boot/vtd-iommu-syms" ] || [ ! -f "$out/drivers/iommu/built-in.a" ] ||
 		must "IOMMU symbols of $var" iommu_syms
+	[ -f "$out/arch/x86/boot/vtd-series-lines" ] || [[ $var == bench-* ]] ||
+		must "source lines of $var" lines_of
 	[ "$(cat "$out/arch/x86/boot/vtd-kmod-stamp" 2>/dev/null)" = "$(kmod_stamp)" ] || [[ $var == bench-* ]] ||
 		must "test module for $var" kmods
 	exit 0
@@ -235,6 +257,7 @@ must "build $var (ccache, -j$NPROC)" compile
 # (make bench's kernels trace nothing.)
 [[ $var == bench-* ]] || must "kprobe events for $var" probes
 must "IOMMU symbols of $var" iommu_syms
+[[ $var == bench-* ]] || must "source lines of $var" lines_of
 [[ $var == bench-* ]] || must "test module for $var" kmods
 echo "$stamp" > "$out/vtd-stamp"
 if [ "$var" = bench-6.12 ]; then

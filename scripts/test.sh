@@ -294,7 +294,7 @@ freeze_kernel() {  # VARIANT
 	rm -rf "$WORK/kernels/$1"
 	mkdir -p "$WORK/kernels/$1"
 	cp "$BUILD/$1/arch/x86/boot/bzImage" "$BUILD/$1/vtd-info" "$WORK/kernels/$1/"
-	for f in vtd-probes vtd-iommu-syms vtd_failnth_scope.ko; do
+	for f in vtd-probes vtd-iommu-syms vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
 		[ ! -f "$BUILD/$1/arch/x86/boot/$f" ] || cp "$BUILD/$1/arch/x86/boot/$f" "$WORK/kernels/$1/"
 	done
 }
@@ -353,7 +353,9 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var"
 	cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/arch/x86/boot/vtd-probes" \
 		"$BUILD/$var/arch/x86/boot/vtd-iommu-syms" "$BUILD/$var/vtd-info" "$out/"
-	[ ! -f "$BUILD/$var/arch/x86/boot/vtd_failnth_scope.ko" ] || cp "$BUILD/$var/arch/x86/boot/vtd_failnth_scope.ko" "$out/"
+	for f in vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
+		[ ! -f "$BUILD/$var/arch/x86/boot/$f" ] || cp "$BUILD/$var/arch/x86/boot/$f" "$out/"
+	done
 	echo "$stamp" > "$out/vtd-stamp"
 	log "mutant kernel $name: $out/bzImage"
 	[ "$var" != series ] || touch "$BUILD/mutant.rebuilt"

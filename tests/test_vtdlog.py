@@ -509,6 +509,153 @@ class Kcsan(unittest.TestCase):
         self.assertTrue(any('KASAN did not initialise' in b for b in bad), bad)
 
 
+class FakeLines(vtdlog.SourceLines):
+    """SourceLines with the frames' lines given by function name (the
+    fixtures' kernels are not kept) and absolute paths, as a kernel's
+    line tables give them."""
+
+    def __init__(self, chains, series):
+        super().__init__(None, series)
+        self.chains = chains
+
+    def resolve(self, frames):
+        out = {}
+        for f in frames:
+            chain = self.chains.get(f.split('+')[0])
+            if chain:
+                out[f] = ['/w/linux/' + c for c in chain]
+        return out
+
+
+# The max_addr race's lines in the fixture's made-up kernel: the access,
+# then the inline chain out to the function the frame names.
+MAP = ['drivers/iommu/intel/iommu.c:4379', 'drivers/iommu/intel/iommu.c:4402']
+UNMAP = ['drivers/iommu/intel/iommu.c:4431', 'drivers/iommu/intel/iommu.c:4447']
+SERIES = {'drivers/iommu/intel/cache.c': [(1, 420)], 'drivers/iommu/intel/iommu.c': [(1480, 1496)]}
+
+
+class KcsanOrigin(unittest.TestCase):
+    def run_on(self, name, chains=None, series=None):
+        lines = FakeLines(chains or {'intel_iommu_map_pages': MAP, 'intel_iommu_unmap_pages': UNMAP},
+                          series or SERIES)
+        return vtdlog.sanitizers(fx(name), fx('kcsan-iommu-syms'), ('kcsan',), lines)
+
+    def test_a_race_on_lines_of_61_is_listed_not_failed(self):
+        """sanitizers (kcsan, lines): max_addr's race, both accesses on lines the series leaves as 6.1's, is listed as 6.1's own"""
+        bad, summary = self.run_on('kcsan-stock.log')
+        self.assertEqual(bad, [])
+        self.assertIn("1 KCSAN reports of 6.1's own IOMMU code", summary)
+        self.assertIn('data-race in intel_iommu_map_pages / intel_iommu_unmap_pages at ', summary)
+        for loc in (MAP[0], UNMAP[0]):
+            self.assertIn(loc, summary)
+
+    def test_the_race_fails_without_lines(self):
+        """sanitizers (kcsan): without the kernel's lines, the same report is a violation"""
+        bad, _ = vtdlog.sanitizers(fx('kcsan-stock.log'), fx('kcsan-iommu-syms'), ('kcsan',))
+        self.assertTrue(any('data-race in intel_iommu_map_pages' in b for b in bad), bad)
+
+    def test_an_access_on_a_series_line_fails(self):
+        """sanitizers (kcsan, lines): the same race with the unmap access on a line the series changed is a violation that names it"""
+        bad, _ = self.run_on('kcsan-stock.log', series=dict(SERIES, **{
+            'drivers/iommu/intel/iommu.c': [(4430, 4431)]}))
+        self.assertTrue(any('on lines the series changes: drivers/iommu/intel/iommu.c:4431' in b for b in bad), bad)
+
+    def test_an_inlined_caller_on_a_series_line_fails(self):
+        """sanitizers (kcsan, lines): an access inlined into a line the series changed (outer in the inline chain) is a violation"""
+        bad, _ = self.run_on('kcsan-stock.log', series={'drivers/iommu/intel/iommu.c': [(4402, 4402)]})
+        self.assertTrue(any('series changes: drivers/iommu/intel/iommu.c:4402' in b for b in bad), bad)
+
+    def test_a_frame_without_a_line_fails(self):
+        """sanitizers (kcsan, lines): a racing frame with no source line cannot be cleared"""
+        bad, _ = self.run_on('kcsan-stock.log', chains={'intel_iommu_map_pages': MAP})
+        self.assertTrue(any('no source line for intel_iommu_unmap_pages+0x1c4/0x264' in b for b in bad), bad)
+
+    def test_the_mutant_race_fails_with_lines(self):
+        """sanitizers (kcsan, lines): the race-flush mutant's race, on the series' cache.c, stays a violation"""
+        bad, _ = self.run_on('kcsan-race.log', chains={'cache_tags_flush': ['drivers/iommu/intel/cache.c:233']})
+        self.assertTrue(any('series changes: drivers/iommu/intel/cache.c:233' in b for b in bad), bad)
+
+    def test_a_race_at_unknown_origin_fails(self):
+        """sanitizers (kcsan, lines): a report with one access (race at unknown origin) cannot be cleared"""
+        lines = FakeLines({'cache_tags_flush': ['mm/x.c:1']}, SERIES)
+        own, text = vtdlog.kcsan_origin([['cache_tags_flush+0x59/0x5a1']], lines)
+        self.assertFalse(own)
+        self.assertIn('unknown origin', text)
+
+    def test_series_lines_and_tool_output_parse(self):
+        """SourceLines: nm by name and size, addr2line's inline chains, discriminators and ?? dropped"""
+        syms = vtdlog.parse_nm('ffffffff81000000 0000000000000040 t bump\n'
+                               'ffffffff81000100 0000000000000020 t bump\n'
+                               'ffffffff81000130 0000000000000010 T other\n'
+                               'ffffffff81000140 t unsized\n'
+                               'ffffffff82000000 0000000000000008 D data\n')
+        self.assertEqual(syms['bump'], [(0xffffffff81000000, 0x40, 0x100), (0xffffffff81000100, 0x20, 0x30)])
+        self.assertNotIn('data', syms)
+        got = vtdlog.parse_addr2line('0xffffffff81000107\n/a/x.c:7 (discriminator 2)\n/a/x.c:12\n'
+                                     '0xffffffff81000200\n??:0\n')
+        self.assertEqual(got, {0xffffffff81000107: ['/a/x.c:7', '/a/x.c:12'], 0xffffffff81000200: []})
+        lines = vtdlog.SourceLines(None, {'x.c': [(10, 12)]})
+        lines.syms = syms
+        self.assertEqual(lines.address('bump+0x8/0x20'), 0xffffffff81000107)
+        # kallsyms prints the span to the next symbol: the padding counts.
+        self.assertEqual(lines.address('bump+0x8/0x30'), 0xffffffff81000107)
+        self.assertEqual(lines.address('bump+0x8/0x100'), 0xffffffff81000007)
+        self.assertIsNone(lines.address('bump+0x8/0x50'))
+        self.assertEqual(lines.address('other+0x4/0x999'), 0xffffffff81000133)
+        self.assertIsNone(lines.address('other+0x1000/0x999'))
+        self.assertIsNone(lines.address('absent+0x4/0x10'))
+        self.assertTrue(lines.in_series('/a/x.c:12'))
+        self.assertFalse(lines.in_series('/a/x.c:7'))
+        self.assertFalse(lines.in_series('/a/y.c:12'))
+
+
+class KcsanOriginToolchain(unittest.TestCase):
+    """SourceLines on a program built here with line tables: the host's own
+    nm and addr2line, as make soak uses them on the kcsan vmlinux."""
+
+    SRC = (
+        'int counter;\n'
+        'static inline __attribute__((always_inline)) void inc(void)\n'
+        '{\n'
+        '\tcounter += 3; /* INNER */\n'
+        '}\n'
+        '__attribute__((noinline)) void bump(void)\n'
+        '{\n'
+        '\tinc(); /* OUTER */\n'
+        '}\n'
+        'int main(void)\n'
+        '{\n'
+        '\tbump();\n'
+        '\treturn counter;\n'
+        '}\n')
+
+    def test_a_frame_resolves_to_its_inline_chain(self):
+        """SourceLines: a frame inside an inlined function resolves to the inlined line, then its caller's"""
+        import shutil
+        import subprocess
+        import tempfile
+        for tool in ('gcc', 'nm', 'addr2line'):
+            if not shutil.which(tool):
+                self.skipTest('no %s on this host' % tool)
+        lineno = {m: i + 1 for i, l in enumerate(self.SRC.splitlines()) for m in ('INNER', 'OUTER') if m in l}
+        with tempfile.TemporaryDirectory() as d:
+            src, exe = os.path.join(d, 't.c'), os.path.join(d, 't')
+            with open(src, 'w') as f:
+                f.write(self.SRC)
+            subprocess.run(['gcc', '-g', '-O1', '-fno-pie', '-no-pie', '-o', exe, src], check=True)
+            lines = vtdlog.SourceLines(exe, {'t.c': [(lineno['OUTER'], lineno['OUTER'])]})
+            (addr, size, _), = lines.symbols()['bump']
+            # The return address just past the add: bump ends with ret.
+            frame = 'bump+0x%x/0x%x' % (size - 1, size)
+            chain = lines.resolve([frame])[frame]
+        self.assertEqual([c.rsplit(':', 1)[1] for c in chain], [str(lineno['INNER']), str(lineno['OUTER'])])
+        self.assertTrue(chain[0].endswith('/t.c:%d' % lineno['INNER']))
+        own, text = vtdlog.kcsan_origin([[frame], [frame]], FakeLines({'bump': []}, {}))
+        self.assertFalse(own)
+        self.assertFalse(lines.in_series(chain[0]))
+        self.assertTrue(lines.in_series(chain[1]))
+
+
 class Superpage(unittest.TestCase):
     def rejects(self, name, what):
         bad, _ = vtdlog.superpage(fx(name))
