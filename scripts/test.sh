@@ -100,6 +100,7 @@ report_guest() {
 	rc=$(cat "$LOGS/$v/$p.rc" 2>/dev/null || echo 1)
 	local again=""
 	[ -f "$logf.qemu-abort" ] && again="; booted twice: QEMU aborted the first time on an assertion of its own ($logf.qemu-abort)"
+	[ -f "$logf.tcg-stall" ] && again="; booted twice: QEMU gave a vCPU no timer interrupts the first time ($logf.tcg-stall)"
 	tag=$p
 	case $v in stock|deb|debug|kcsan) tag="$p,$v" ;; esac
 	tag=${GUEST_TAG:-$tag}
@@ -115,7 +116,9 @@ report_guest() {
 	if [ "$rc" = 124 ]; then
 		# What the guest got to before it was killed, then its results
 		# so far (their plan and exit checks fail: it did not finish).
-		if [ -f "$logf.idle" ]; then
+		if [ -f "$logf.stalled" ]; then
+			result FAIL boot "$tag" "QEMU gave a vCPU no timer interrupts in both boots, stopped: $(cut -c1-200 "$logf.stalled"): $logf, $logf.tcg-stall"
+		elif [ -f "$logf.idle" ]; then
 			result FAIL boot "$tag" "guest hung, killed: $(python3 "$TOP/scripts/vtdlog.py" hang "$logf" | cut -c1-400): $logf"
 		else
 			result FAIL boot "$tag" "guest still running after $(timeout_of "$p")s, killed: $(python3 "$TOP/scripts/vtdlog.py" hang "$logf" | cut -c1-300): $logf"
