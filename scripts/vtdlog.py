@@ -1642,9 +1642,9 @@ def main():
             print('%s\t%s' % (st, text))
         sys.exit(1 if any(st != 'PASS' for st, _ in out) else 0)
     elif cmd == 'sanitizers':
-        tools = tuple(sys.argv[4].split(',')) if len(sys.argv) > 4 else ('kasan', 'kmemleak')
+        have = tuple(sys.argv[4].split(',')) if len(sys.argv) > 4 else ('kasan', 'kmemleak')
         src = SourceLines(sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else None
-        verdict(*sanitizers(path, sys.argv[3], tools, src))
+        verdict(*sanitizers(path, sys.argv[3], have, src))
     elif cmd == 'follow':
         a, u, dids, live = follow(path, sys.argv[3])
         # Runs of the same domain ID as DIDxN: the failnth step's
