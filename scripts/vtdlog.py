@@ -1265,7 +1265,7 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak'), lines=None):
     violation. Returns (violations, summary)."""
     with open(syms_path) as f:
         syms = set(l.strip() for l in f if l.strip())
-    console_lines = list(console(path))
+    clines = list(console(path))
     bad = []
     if not syms:
         bad.append('no IOMMU function names in %s' % syms_path)
@@ -1273,14 +1273,14 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak'), lines=None):
     if unknown or not tools:
         bad.append('unknown or no tools to expect: %s' % ','.join(unknown))
     for t in tools:
-        if t in TOOL_STARTED and not any(TOOL_STARTED[t][0] in l for l in console_lines):
+        if t in TOOL_STARTED and not any(TOOL_STARTED[t][0] in l for l in clines):
             bad.append(TOOL_STARTED[t][1])
     objs = []
     if 'kmemleak' in tools:
-        off = [l.strip() for l in console_lines if re.search(r'kmemleak: .*(disabled|Memory pool empty)', l)]
+        off = [l.strip() for l in clines if re.search(r'kmemleak: .*(disabled|Memory pool empty)', l)]
         if off:
             bad.append('kmemleak stopped: %s' % off[0])
-        objs = kmemleak_objects(console_lines)
+        objs = kmemleak_objects(clines)
         if objs is None:
             bad.append('no kmemleak dump (@@KMEMLEAK-BEGIN/END): no leak was looked for')
             objs = []
@@ -1295,7 +1295,7 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak'), lines=None):
     for addr, size, hit, frames in ours:
         bad.append('kmemleak: object %s (%d bytes) allocated through %s: %s'
                    % (addr, size, hit[0], ' < '.join(frames[:8])))
-    reps = sanitizer_reports(console_lines)
+    reps = sanitizer_reports(clines)
     other_reps, own = [], collections.Counter()
     for kind, header, frames, files, stacks in reps:
         if kind == 'KCSAN':
