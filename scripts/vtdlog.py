@@ -1139,6 +1139,7 @@ class SourceLines:
         self.vmlinux = vmlinux
         self.series = read_series_lines(series) if isinstance(series, str) else series
         self.syms = None
+        self.cache = {}
 
     def symbols(self):
         if self.syms is None:
@@ -1166,13 +1167,14 @@ class SourceLines:
         resolve."""
         import subprocess
         addrs = {f: self.address(f) for f in frames}
-        want = sorted(set(a for a in addrs.values() if a is not None))
-        if not want:
-            return {}
-        got = parse_addr2line(subprocess.run(
-            ['addr2line', '-a', '-i', '-e', self.vmlinux] + ['0x%x' % a for a in want],
-            capture_output=True, text=True, check=True).stdout)
-        return {f: got[a] for f, a in addrs.items() if a is not None and got.get(a)}
+        want = sorted(set(a for a in addrs.values() if a is not None and a not in self.cache))
+        if want:
+            got = parse_addr2line(subprocess.run(
+                ['addr2line', '-a', '-i', '-e', self.vmlinux] + ['0x%x' % a for a in want],
+                capture_output=True, text=True, check=True).stdout)
+            for a in want:
+                self.cache[a] = got.get(a, [])
+        return {f: self.cache[a] for f, a in addrs.items() if a is not None and self.cache.get(a)}
 
     def series_file(self, path):
         """PATH (as the line tables give it: absolute) as the series-lines
