@@ -1315,8 +1315,9 @@ def sanitizers(path, syms_path, tools=('kasan', 'kmemleak'), lines=None):
             bad.append('%s: %s (IOMMU frames: %s%s)' % (kind, header, ', '.join(hit[:4]) or files[0], why))
         else:
             other_reps.append('%s: %s' % (kind, header))
-    summary = '%s on; no sanitizer report involves drivers/iommu (%d reports in all)' % (
-        '+'.join(t.upper() for t in tools if t in TOOL_STARTED) or 'nothing', len(reps))
+    summary = '%s on; no sanitizer report involves drivers/iommu%s (%d reports in all)' % (
+        '+'.join(t.upper() for t in tools if t in TOOL_STARTED) or 'nothing',
+        " beyond 6.1's own races below" if own else '', len(reps))
     if 'kmemleak' in tools:
         summary += '; kmemleak: %d unreferenced objects, none allocated through drivers/iommu' % len(objs)
     if others:

@@ -568,7 +568,7 @@ class KcsanOrigin(unittest.TestCase):
     def test_a_frame_without_a_line_fails(self):
         """sanitizers (kcsan, lines): a racing frame with no source line cannot be cleared"""
         bad, _ = self.run_on('kcsan-stock.log', chains={'intel_iommu_map_pages': MAP})
-        self.assertTrue(any('no source line for intel_iommu_unmap_pages+0x1c4/0x264' in b for b in bad), bad)
+        self.assertTrue(any('no source line for intel_iommu_unmap_pages+' in b for b in bad), bad)
 
     def test_the_mutant_race_fails_with_lines(self):
         """sanitizers (kcsan, lines): the race-flush mutant's race, on the series' cache.c, stays a violation"""
