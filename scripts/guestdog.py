@@ -19,6 +19,11 @@ the guest or QEMU is stuck. Then, in this order, appended to LOG behind
 Before all that it creates LOG.idle: qemu.sh reports such a boot as
 hung (exit 124).
 
+Before the NMI it reads, twice, what QEMU says each vCPU does
+(qemu_view: registers and local APIC, raw into LOG.qemu-state): a vCPU
+with interrupts on whose timer interrupt waits in IRR both times is one
+QEMU does not interrupt, and that boot is handled as a lost timer below.
+
 It also stops, at once, a guest whose vCPU QEMU no longer gives timer
 interrupts (lost_timer): two RCU stall reports naming the same CPU, idle
 in HLT, for a timer that never fired, with that CPU's timer softirq count
@@ -50,7 +55,8 @@ def alive(pid):
 
 
 def monitor(sock_path, commands):
-    """Run QMP commands; their answers, or why there are none."""
+    """Run QMP commands, each a name or (name, arguments); their answers,
+    or why there are none."""
     out = []
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -59,17 +65,128 @@ def monitor(sock_path, commands):
         f = s.makefile('rw')
         f.readline()  # greeting
         for cmd in ['qmp_capabilities'] + commands:
-            f.write(json.dumps({'execute': cmd}) + '\n')
+            name, args = cmd if isinstance(cmd, tuple) else (cmd, None)
+            msg = {'execute': name}
+            if args:
+                msg['arguments'] = args
+            f.write(json.dumps(msg) + '\n')
             f.flush()
             while True:
                 msg = json.loads(f.readline())
                 if 'return' in msg or 'error' in msg:
                     break
-            out.append((cmd, msg))
+            out.append((name, msg))
         s.close()
     except (OSError, ValueError) as e:
         out.append(('connect', {'error': {'desc': 'no answer: %s' % e}}))
     return out
+
+
+# What QEMU itself says each vCPU is doing, read twice a few seconds apart
+# before the NMI (which ends the guest): whether it runs (RIP moves) or
+# halts, with interrupts on or off, and whether its local APIC timer is
+# armed, counting, or has an interrupt waiting in IRR that the vCPU never
+# takes. The guest's own account (the NMI backtrace, its clock) cannot
+# tell a vCPU that QEMU stopped interrupting from one the kernel left
+# without a timer; this can.
+def hmp(sock_path, lines):
+    """HMP commands through QMP, each (command line, cpu index or None);
+    their text, or the error."""
+    cmds = [('human-monitor-command', dict({'command-line': c}, **({} if i is None else {'cpu-index': i})))
+            for c, i in lines]
+    out = []
+    for name, msg in monitor(sock_path, cmds):
+        if name == 'qmp_capabilities':
+            continue
+        out.append(msg.get('return') if 'return' in msg else 'error: %s' % msg['error'].get('desc'))
+    return out
+
+
+def cpu_view(registers, lapic):
+    """The facts of one vCPU from `info registers` and `info lapic N`."""
+    v = {}
+    m = re.search(r'RIP=([0-9a-f]+) RFL=([0-9a-f]+)', registers)
+    if m:
+        v['rip'] = m.group(1)
+        v['if'] = bool(int(m.group(2), 16) & 0x200)
+    m = re.search(r'HLT=(\d)', registers)
+    if m:
+        v['hlt'] = m.group(1) == '1'
+    m = re.search(r'^LVTT\s+0x([0-9a-f]+).*?(one-shot|periodic|tsc-deadline).*\(vec (\d+)\)', lapic, re.M)
+    if m:
+        v['lvtt_masked'] = bool(int(m.group(1), 16) & 0x10000)
+        v['mode'], v['vec'] = m.group(2), int(m.group(3))
+    m = re.search(r'initial_count = (\d+) current_count = (\d+)', lapic)
+    if m:
+        v['initial'], v['current'] = int(m.group(1)), int(m.group(2))
+    m = re.search(r'PPR 0x([0-9a-f]+)', lapic)
+    if m:
+        v['ppr'] = int(m.group(1), 16)
+    for reg in ('IRR', 'ISR'):
+        m = re.search(r'^%s\s+(.*)$' % reg, lapic, re.M)
+        if m:
+            v[reg.lower()] = [int(x) for x in re.findall(r'\d+', m.group(1))]
+    return v
+
+
+UNDELIVERED = 'QEMU does not deliver it'
+
+
+def describe(cpu, a, b):
+    """One line on a vCPU seen twice."""
+    if 'rip' not in a or 'rip' not in b:
+        return 'CPU %d: QEMU gave no registers' % cpu
+    halted = a.get('hlt') and b.get('hlt')
+    run = 'halted (HLT)' if halted else (
+        'running, RIP %s then %s' % (a['rip'], b['rip']) if a['rip'] != b['rip'] else 'at RIP %s both times' % a['rip'])
+    irqs = {(True, True): 'interrupts on', (False, False): 'interrupts off'}.get((a['if'], b['if']), 'interrupts toggled')
+    if 'vec' not in a or 'vec' not in b:
+        timer = 'no local APIC timer state'
+    elif a['lvtt_masked'] and b['lvtt_masked']:
+        timer = 'its local APIC timer masked'
+    else:
+        vec = a['vec']
+        armed = ['counting' if v['current'] else 'expired' for v in (a, b)]
+        timer = 'its local APIC timer (%s, vector %d) %s then %s' % (a['mode'], vec, armed[0], armed[1])
+        waiting = [vec in v.get('irr', []) for v in (a, b)]
+        # The processor priority (the task priority, or an interrupt in
+        # service) of its class or above holds it back.
+        held = any(v.get('ppr', 0) >> 4 >= vec >> 4 for v in (a, b))
+        if all(waiting):
+            timer += ', its interrupt waiting in IRR both times'
+            if a['if'] and b['if'] and not held:
+                timer += ' with interrupts on and the priority below it: ' + UNDELIVERED
+        elif armed == ['expired', 'expired'] and not any(waiting) and not halted \
+                and a['if'] and b['if'] and a['mode'] != 'tsc-deadline':
+            timer += ', nothing waiting: a running CPU with no tick armed at either look'
+    return 'CPU %d: %s, %s; %s' % (cpu, run, irqs, timer)
+
+
+def qemu_view(sock_path, logf, gap=5):
+    """Looks twice at every vCPU; the raw text goes to LOG.qemu-state,
+    a line per vCPU to the log."""
+    cpus = [(name, msg) for name, msg in monitor(sock_path, ['query-cpus-fast']) if name == 'query-cpus-fast']
+    if not cpus or 'return' not in cpus[0][1]:
+        return
+    n = len(cpus[0][1]['return'])
+    looks = []
+    for look in range(2):
+        if look:
+            time.sleep(gap)
+        lines = []
+        for i in range(n):
+            lines += [('info registers', i), ('info lapic %d' % i, None)]
+        looks.append(hmp(sock_path, lines))
+    with open(logf + '.qemu-state', 'w') as f:
+        for k, texts in enumerate(looks):
+            f.write('==== look %d%s\n' % (k + 1, ' (%ds later)' % gap if k else ''))
+            f.write('\n'.join(texts) + '\n')
+    lines = []
+    for i in range(n):
+        a, b = (cpu_view(t[2 * i], t[2 * i + 1]) for t in looks)
+        lines.append(describe(i, a, b))
+        note(logf, "QEMU's view, %ds apart: %s" % (gap, lines[-1]))
+    return lines
 
 
 # An RCU stall of a vCPU that QEMU stopped giving timer interrupts
@@ -149,6 +266,12 @@ def main():
         # First the mark qemu.sh reads: it may kill this once QEMU exits.
         open(logf + '.idle', 'w').write('%d\n' % quiet)
         note(logf, 'no console output for %ds: asking QEMU, then an NMI' % quiet)
+        # A timer interrupt QEMU holds back is QEMU's fault, as a lost
+        # timer is: LOG.stalled makes qemu.sh keep this boot aside and boot
+        # once more (a hang of the kernel under test hangs the second too).
+        held = [line for line in qemu_view(sock, logf) or [] if UNDELIVERED in line]
+        if held:
+            open(logf + '.stalled', 'w').write(held[0] + '\n')
         for cmd, msg in monitor(sock, ['query-status', 'inject-nmi']):
             if cmd == 'query-status' and 'return' in msg:
                 note(logf, 'QEMU answers: status %s' % msg['return'].get('status'))
