@@ -21,8 +21,9 @@ hung (exit 124).
 
 Before the NMI it reads, twice, what QEMU says each vCPU does
 (qemu_view: registers and local APIC, raw into LOG.qemu-state): a vCPU
-with interrupts on whose timer interrupt waits in IRR both times is one
-QEMU does not interrupt, and that boot is handled as a lost timer below.
+with interrupts on whose timer vector is in service (ISR) both times, or
+waits in IRR both times below the priority, is one QEMU does not
+interrupt, and that boot is handled as a lost timer below.
 
 It also stops, at once, a guest whose vCPU QEMU no longer gives timer
 interrupts (lost_timer): two RCU stall reports naming the same CPU, idle
@@ -152,7 +153,20 @@ def describe(cpu, a, b):
         # The processor priority (the task priority, or an interrupt in
         # service) of its class or above holds it back.
         held = any(v.get('ppr', 0) >> 4 >= vec >> 4 for v in (a, b))
-        if all(waiting):
+        # Linux acknowledges the timer (EOI) first thing in its handler,
+        # and never halts or runs on for seconds inside it: the vector in
+        # service at two looks, interrupts on at both, is an interrupt
+        # QEMU put in service that the guest never took (or whose EOI it
+        # lost). It then holds back every interrupt of its class, the
+        # timer's next ones included.
+        in_service = all(vec in v.get('isr', []) for v in (a, b))
+        if in_service:
+            timer += ', its vector in service (ISR) both times'
+            if a['if'] and b['if']:
+                timer += ' with interrupts on, which Linux never leaves it: ' + UNDELIVERED
+            if all(waiting):
+                timer += '; the next one waiting in IRR behind it'
+        elif all(waiting):
             timer += ', its interrupt waiting in IRR both times'
             if a['if'] and b['if'] and not held:
                 timer += ' with interrupts on and the priority below it: ' + UNDELIVERED

@@ -157,7 +157,8 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 # standing still, once 20 s into a boot, once after an S3 wake-up);
 # guestdog.py stops such a guest at the second stall report and leaves
 # LOG.stalled; it leaves it too for a silent guest in which QEMU says a
-# vCPU's timer interrupt waits in IRR though it could be taken. Kept as
+# vCPU's timer vector stays in service (ISR) with interrupts on, or
+# waits in IRR though it could be taken. Kept as
 # LOG.tcg-stall, booted once more, reported.
 rm -f "$logf.qemu-abort" "$logf.tcg-stall" "$logf.stalled"
 rc=0

@@ -148,6 +148,41 @@ class QemuView(unittest.TestCase):
         self.assertEqual(guestdog.describe(0, guestdog.cpu_view('error: x', ''), {}), 'CPU 0: QEMU gave no registers')
 
 
+# CPU 0 of the make soak hot-add guest of 2026-11-24 (QEMU 10.0.2), silent
+# for 600 s: in HLT, interrupts on, the timer's vector 236 in service and
+# the next one waiting behind it (PPR 0xe0), the same 5 s later.
+STUCK_REGS, STUCK_LAPIC = fixture('qemu-isr-stuck-registers.txt'), fixture('qemu-isr-stuck-lapic.txt')
+
+
+class TimerInService(unittest.TestCase):
+    def test_the_fixture_is_what_the_doctoring_expects(self):
+        """guestdog: the real stuck answers hold the strings the doctored cases replace"""
+        self.assertIn('RFL=00000246', STUCK_REGS)
+        self.assertIn('ISR\t 236', STUCK_LAPIC)
+
+    def test_real_stuck_isr(self):
+        """guestdog: QEMU's real answers on the hung hot-add guest's CPU 0 (timer in service, halted, interrupts on) are QEMU's fault"""
+        v = guestdog.cpu_view(STUCK_REGS, STUCK_LAPIC)
+        line = guestdog.describe(0, v, v)
+        self.assertIn('in service (ISR) both times', line)
+        self.assertIn('the next one waiting in IRR behind it', line)
+        self.assertIn(guestdog.UNDELIVERED, line)
+
+    def test_in_service_at_one_look_only(self):
+        """guestdog: the timer in service at one look (its handler ran then) is not QEMU's fault"""
+        a = guestdog.cpu_view(STUCK_REGS, STUCK_LAPIC)
+        b = guestdog.cpu_view(STUCK_REGS, STUCK_LAPIC.replace('ISR\t 236', 'ISR\t (none)').replace('PPR 0xe0', 'PPR 0x10')
+                              .replace('IRR\t 236', 'IRR\t (none)'))
+        self.assertNotIn(guestdog.UNDELIVERED, guestdog.describe(0, a, b))
+
+    def test_in_service_with_interrupts_off(self):
+        """guestdog: the timer in service with interrupts off at both looks (a handler that spins) is the guest's hang"""
+        v = guestdog.cpu_view(running(STUCK_REGS.replace('HLT=1', 'HLT=0'), flags='00000046'), STUCK_LAPIC)
+        line = guestdog.describe(0, v, v)
+        self.assertIn('in service (ISR) both times', line)
+        self.assertNotIn(guestdog.UNDELIVERED, line)
+
+
 class FakeQmp(threading.Thread):
     """A QMP socket that answers as QEMU does, from given texts, and records
     the commands it got."""
