@@ -28,7 +28,8 @@ interrupt, and that boot is handled as a lost timer below.
 It also stops, at once, a guest whose vCPU QEMU no longer gives timer
 interrupts (lost_timer): two RCU stall reports naming the same CPU, idle
 in HLT, for a timer that never fired, with that CPU's timer softirq count
-the same in both. It writes LOG.stalled first; qemu.sh keeps the log
+the same in both. It writes LOG.stalled first, and what QEMU says of
+each vCPU as above; qemu.sh keeps the log
 aside and boots once more, as for QEMU's own assertions.
 Standard library only.
 """
@@ -273,6 +274,7 @@ def main():
         if lost.found():
             open(logf + '.stalled', 'w').write(lost.found() + '\n')
             note(logf, 'QEMU gives a vCPU no timer interrupts: %s. Stopping QEMU' % lost.found())
+            qemu_view(sock, logf)
             os.kill(pid, signal.SIGTERM)
             return
         if quiet < idle:

@@ -160,11 +160,12 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 # vCPU's timer vector stays in service (ISR) with interrupts on, or
 # waits in IRR though it could be taken. Kept as
 # LOG.tcg-stall, booted once more, reported.
-rm -f "$logf.qemu-abort" "$logf.tcg-stall" "$logf.stalled"
+rm -f "$logf.qemu-abort" "$logf.tcg-stall" "$logf.stalled" "$logf.qemu-state" "$logf.tcg-stall.qemu-state"
 rc=0
 boot_once || rc=$?
 if [ -f "$logf.stalled" ]; then
 	mv "$logf" "$logf.tcg-stall"
+	[ ! -f "$logf.qemu-state" ] || mv "$logf.qemu-state" "$logf.tcg-stall.qemu-state"
 	log "QEMU stopped giving a vCPU timer interrupts ($(cat "$logf.stalled")): booting again"
 	rm -f "$logf.stalled"
 	rc=0
