@@ -86,9 +86,9 @@ def monitor(sock_path, commands):
 
 # What QEMU itself says each vCPU is doing, read twice a few seconds apart
 # before the NMI (which ends the guest): whether it runs (RIP moves) or
-# halts, with interrupts on or off, and whether its local APIC timer is
-# armed, counting, or has an interrupt waiting in IRR that the vCPU never
-# takes. The guest's own account (the NMI backtrace, its clock) cannot
+# halts, with interrupts on or off, whether its local APIC timer counts,
+# and whether the timer's vector sits in service (ISR) or waits (IRR)
+# where the vCPU should have taken it. The guest's own account (the NMI backtrace, its clock) cannot
 # tell a vCPU that QEMU stopped interrupting from one the kernel left
 # without a timer; this can.
 def hmp(sock_path, lines):
@@ -118,9 +118,9 @@ def cpu_view(registers, lapic):
     if m:
         v['lvtt_masked'] = bool(int(m.group(1), 16) & 0x10000)
         v['mode'], v['vec'] = m.group(2), int(m.group(3))
-    m = re.search(r'initial_count = (\d+) current_count = (\d+)', lapic)
+    m = re.search(r'current_count = (\d+)', lapic)
     if m:
-        v['initial'], v['current'] = int(m.group(1)), int(m.group(2))
+        v['current'] = int(m.group(1))
     m = re.search(r'PPR 0x([0-9a-f]+)', lapic)
     if m:
         v['ppr'] = int(m.group(1), 16)
