@@ -513,23 +513,34 @@ def batching(series, stock):
     return res
 
 
-# The events' output, which is upstream's (6.10+):
+# The events' output, which is upstream's (6.12; the check trace-format
+# holds the series' trace.h against it). Two classes, two layouts:
 #   cache_tag_assign: dmar0/0000:01:00.0 type devtlb did 1 pasid 0 ref 1
-#   cache_tag_flush_range: dmar0/dmar0 type iotlb did 1 pasid 0 [0x1000-0x1fff] addr 0x1000 pages 0x1 mask 0x0
+#     (cache_tag_log: assign, unassign, flush_all: "IOMMU/DEV ... pasid P ref R")
+#   cache_tag_flush_range: dmar0 dmar0[0] type iotlb did 1 [0x1000-0x1fff] addr 0x1000 pages 0x1 mask 0x0
+#     (cache_tag_flush: flush_range, flush_range_np: "IOMMU DEV[PASID] ...")
+# An IOTLB tag's device is the IOMMU's own (dmar0), a device TLB's the endpoint.
 EVENT = re.compile(r'\s(cache_tag_\w+): (.*)$')
 
 
 FIELDS = ('type', 'did', 'pasid', 'ref', 'addr', 'pages', 'mask')
 RANGE = re.compile(r'\[(0x[0-9a-f]+)-(0x[0-9a-f]+)\]')
+# The payload's head: 'IOMMU/DEV type' (log class) or 'IOMMU DEV[PASID] type'
+# (flush class; without '[PASID]' the head still names IOMMU and DEV).
+HEAD_LOG = re.compile(r'^([^\s/]+)/(\S+) type ')
+HEAD_FLUSH = re.compile(r'^(\S+) ([^\s\[]+)(?:\[(\d+)\])? type ')
 
 
 def parse_fields(text):
-    """The fields of a cache_tag_* payload: 'IOMMU/DEV type T did D ...';
-    a flush's requested range '[0xS-0xE]' gives 'start' and 'end'."""
+    """The fields of a cache_tag_* payload: 'IOMMU/DEV type T did D pasid P
+    ...' or 'IOMMU DEV[PASID] type T did D ...'; a flush's requested range
+    '[0xS-0xE]' gives 'start' and 'end'."""
     f = {}
-    head = text.split()[0] if text.split() else ''
-    if '/' in head:
-        f['iommu'], f['dev'] = head.split('/', 1)
+    m = HEAD_LOG.match(text) or HEAD_FLUSH.match(text)
+    if m:
+        f['iommu'], f['dev'] = m.group(1), m.group(2)
+        if m.re is HEAD_FLUSH and m.group(3) is not None:
+            f['pasid'] = m.group(3)
     for key in FIELDS:
         m = re.search(r'\b%s (\S+)' % key, text)
         if m:
@@ -644,7 +655,8 @@ def check(path):
 
 
 # The guest's copy of /sys/kernel/debug/iommu/intel/cache_tags, between
-# @@TAGS-BEGIN and @@TAGS-END; after the domain, a tag reads as in the events:
+# @@TAGS-BEGIN and @@TAGS-END; after the domain, a tag reads as in the
+# events of the log class (assign, unassign, flush_all):
 #   domain 00000000a1b2c3d4 dma: dmar0/0000:01:00.0 type devtlb did 2 pasid 0 ref 1
 VIEW_LINE = re.compile(r'^domain (\S+) ([\w-]+): (\S+/\S+ type .*)$')
 
@@ -709,8 +721,8 @@ def tags(path):
 
 # Users' tools on the workload's events (guest steps trace-cmd and perf),
 # between @@TRACECMD-BEGIN/END and @@PERF-BEGIN/END:
-#   trace-cmd report: dmaio-93 [000] 12.345678: cache_tag_flush_range: dmar0/dmar0 type iotlb ...
-#   perf script:      dmaio 93 [000] 12.345678: intel_iommu:cache_tag_flush_range: dmar0/dmar0 ...
+#   trace-cmd report: dmaio-93 [000] 12.345678: cache_tag_flush_range: dmar0 dmar0[0] type iotlb ...
+#   perf script:      dmaio 93 [000] 12.345678: intel_iommu:cache_tag_flush_range: dmar0 dmar0[0] ...
 TOOL_EVENT = re.compile(r'\s(?:intel_iommu:)?(cache_tag_\w+):\s+(.*)$')
 TOOL_MARKERS = {'trace-cmd': 'TRACECMD', 'perf': 'PERF'}
 
@@ -731,9 +743,10 @@ def tool_report(path, tool):
 def tools(path, tool):
     """Every cache_tag event TOOL printed must be one it parsed: no
     "[FAILED TO PARSE]", and a payload that reads as the kernel's format
-    (IOMMU/device, type by name, did, pasid; a range flush its
-    [start-end] and block, the others their ref). A report with no event read nothing, and
-    fails. Returns (problems, Counter of events)."""
+    (IOMMU, device, type by name, did, pasid: 'IOMMU/DEV ... pasid P'
+    or, a range flush, 'IOMMU DEV[PASID] ...'; a range flush its
+    [start-end] and block, the others their ref). A report with no event
+    read nothing, and fails. Returns (problems, Counter of events)."""
     out = tool_report(path, tool)
     if out is None:
         return ['the guest printed no %s report' % tool], collections.Counter()

@@ -60,6 +60,30 @@ class TraceCheck(unittest.TestCase):
         self.assertTrue(any('nothing was checked' in b for b in violations('trace-empty.log')))
 
 
+class Fields(unittest.TestCase):
+    def test_fields_of_the_log_class(self):
+        """fields: assign, unassign, flush_all read as 'IOMMU/DEV type T did D pasid P ref R'"""
+        f = vtdlog.parse_fields('dmar0/0000:01:00.0 type devtlb did 1 pasid 0 ref 1')
+        self.assertEqual(f, {'iommu': 'dmar0', 'dev': '0000:01:00.0', 'type': 'devtlb',
+                             'did': '1', 'pasid': '0', 'ref': '1'})
+
+    def test_fields_of_the_flush_class(self):
+        """fields: a range flush reads as upstream 6.12 prints it, 'IOMMU DEV[PASID] type T did D [S-E] ...'"""
+        f = vtdlog.parse_fields('dmar0 0000:01:00.0[2] type devtlb did 1 [0x1000-0x1fff] '
+                                'addr 0x1000 pages 0x1 mask 0x0')
+        self.assertEqual(f, {'iommu': 'dmar0', 'dev': '0000:01:00.0', 'pasid': '2', 'type': 'devtlb',
+                             'did': '1', 'start': '0x1000', 'end': '0x1fff', 'addr': '0x1000',
+                             'pages': '0x1', 'mask': '0x0'})
+        f = vtdlog.parse_fields('dmar0 dmar0[0] type iotlb did 5 [0x0-0xfff] addr 0x0 pages 0x1 mask 0x0')
+        self.assertEqual((f['iommu'], f['dev'], f['pasid']), ('dmar0', 'dmar0', '0'))
+
+    def test_a_flush_without_its_pasid_has_none(self):
+        """fields: 'IOMMU DEV type ...' without '[PASID]' names the IOMMU and device, no pasid"""
+        f = vtdlog.parse_fields('dmar0 dmar0 type iotlb did 5 [0x0-0xfff] addr 0x0 pages 0x1 mask 0x0')
+        self.assertEqual((f['iommu'], f['dev']), ('dmar0', 'dmar0'))
+        self.assertNotIn('pasid', f)
+
+
 class AttachOrder(unittest.TestCase):
     def bad(self, name):
         return vtdlog.order(fx(name))[0]
