@@ -334,17 +334,14 @@ FAULT = [
 
 
 PRINTK = re.compile(r'^\[\s*\d+\.\d+\](?:\[\s*([TC]\d+)\])? ?(.*)$')
-# What a test may announce, and only in these exact forms:
-#   KUnit, through kunit_info():  "    # CASE: vtd-expect: WARNING in FN"
+# What a test may announce, and only in this exact form (no test may
+# provoke a WARNING: every WARNING fails the boot):
 #   the VFIO selftest, to kmsg:   "vfio_cache_tags: vtd-expect: DMAR FAULT dev BDF addr 0xA count N test T"
-EXPECT_WARN = re.compile(r'^\s*# (\w+): vtd-expect: WARNING in (\w+)\s*$')
 EXPECT_DMAR = re.compile(r'^vfio_cache_tags: vtd-expect: DMAR FAULT dev (?:[0-9a-f]{4}:)?'
                          r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) addr (0x[0-9a-f]+) count (\d+) test (\w+)\s*$')
 KST_RESULT = re.compile(r'^@@KST (?:not )?ok \d+ (?:\S+\.)?(\w+)\s*$')
-KUNIT_RESULT = re.compile(r'^\s*(?:not )?ok \d+ (\w+)')
 DMAR_FAULT = re.compile(r'DMAR: \[(?:DMA Read|DMA Write|INTR-REMAP)[^]]*\] Request device '
                         r'\[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (0x[0-9a-f]+)')
-WARNING = re.compile(r'WARNING: CPU: \d+ PID: \d+ at .*? (\w+)\+0x')
 
 
 def printk_split(line):
@@ -382,13 +379,10 @@ def faults(path, elsewhere=()):
     drivers/iommu (6.1 has data races of its own elsewhere, such as the
     x86 shutdown path's, that KCSAN reports at every power-off).
 
-    A test may announce what it provokes, in the fixed forms above:
-      - a KUnit case "vtd-expect: WARNING in FN" allows exactly one
-        WARNING raised in FN by the same thread (printk caller ID) before
-        that case's result line; only that WARNING's own report block, the
-        lines of the same caller up to its "---[ end trace", is skipped;
-      - the selftest "vtd-expect: DMAR FAULT dev D addr A count N test T"
-        allows exactly N fault reports for device D at address A before
+    Two things a test provokes on purpose are allowed, and nothing else
+    (never a WARNING):
+      - the selftest's announcement, in the fixed form above, "vtd-expect:
+        DMAR FAULT dev D addr A count N test T", allows exactly N fault reports for device D at address A before
         the result line of its test T;
       - the KUnit suite intel_iommu_qi_errors provokes Invalidation Queue
         Errors on purpose: from its "# Subtest:" line to its result line,
@@ -396,38 +390,21 @@ def faults(path, elsewhere=()):
     Anything else is reported, and so is an announced report that never
     came, or came a different number of times."""
     out = []
-    warns = []   # {'case', 'fn', 'caller', 'open', 'used'}
     dmars = []   # {'dev', 'addr', 'count', 'open', 'seen'}
-    skipping = None
     in_iqe_suite = False
     for line in console(path):
-        caller, text = printk_split(line)
+        _, text = printk_split(line)
         if re.match(r'\s*# Subtest: %s\s*$' % IQE_SUITE, text):
             in_iqe_suite = True
         elif re.match(r'\s*(?:not )?ok \d+ (?:- )?%s\s*$' % IQE_SUITE, text):
             in_iqe_suite = False
         if in_iqe_suite and 'Invalidation Queue Error' in text:
             continue
-        if skipping is not None:
-            if caller == skipping[0]:
-                if '---[ end trace' in text:
-                    skipping = None
-                continue
-        m = EXPECT_WARN.match(text)
-        if m and caller:
-            warns.append({'case': m.group(1), 'fn': m.group(2), 'caller': caller,
-                          'open': True, 'used': 0})
-            continue
         m = EXPECT_DMAR.match(text)
         if m:
             dmars.append({'dev': m.group(1), 'addr': m.group(2), 'count': int(m.group(3)),
                           'test': m.group(4), 'open': True, 'seen': 0})
             continue
-        m = KUNIT_RESULT.match(text)
-        if m:
-            for w in warns:
-                if w['case'] == m.group(1):
-                    w['open'] = False
         m = KST_RESULT.match(line)
         if m:
             for d in dmars:
@@ -445,23 +422,11 @@ def faults(path, elsewhere=()):
                 continue
             out.append(('DMAR fault', line.strip()))
             continue
-        m = WARNING.search(text)
-        if m:
-            w = next((w for w in warns if w['open'] and not w['used'] and
-                      w['fn'] == m.group(1) and w['caller'] == caller), None)
-            if w:
-                w['used'] = 1
-                skipping = (caller,)
-                continue
         for rx, what in FAULT:
             if rx.search(text):
                 if what not in elsewhere:
                     out.append((what, line.strip()))
                 break
-    for w in warns:
-        if not w['used']:
-            out.append(('missing expected WARNING',
-                        '%s announced a WARNING in %s that never came' % (w['case'], w['fn'])))
     for d in dmars:
         if d['seen'] != d['count']:
             out.append(('missing expected DMAR fault',

@@ -114,17 +114,13 @@ class AttachOrder(unittest.TestCase):
 
 
 class Faults(unittest.TestCase):
-    def test_faults_accepts_the_announced_warning_and_fault(self):
-        """faults: the real announced KUnit WARNING and selftest DMAR fault pass"""
+    def test_faults_accepts_the_announced_fault(self):
+        """faults: the real announced selftest DMAR fault passes"""
         self.assertEqual(vtdlog.faults(fx('faults-real.log')), [])
 
-    def test_faults_rejects_a_warning_after_the_allowed_one(self):
-        """faults: tripped by a second WARNING after the allowed one"""
-        self.assertIn('WARNING', kinds('faults-second-warning.log'))
-
-    def test_faults_rejects_another_callers_line_in_the_allowed_report(self):
-        """faults: tripped by a BUG another CPU printed inside the allowed report"""
-        self.assertIn('BUG', kinds('faults-other-cpu.log'))
+    def test_faults_rejects_a_warning_even_announced(self):
+        """faults: tripped by a real WARNING, though its KUnit case announced it ('vtd-expect: WARNING in')"""
+        self.assertEqual(sorted(set(kinds('faults-warning.log'))), ['WARNING', 'call trace'])
 
     def test_faults_rejects_a_dmar_fault_nobody_announced(self):
         """faults: tripped by a DMAR fault at an address nobody announced"""
@@ -133,10 +129,6 @@ class Faults(unittest.TestCase):
     def test_faults_rejects_a_lockdep_report(self):
         """faults: tripped by a lockdep report"""
         self.assertIn('lockdep', kinds('faults-lockdep.log'))
-
-    def test_faults_rejects_an_announcement_in_the_wrong_form(self):
-        """faults: an old-style 'EXPECT WARNING' line allows nothing"""
-        self.assertIn('WARNING', kinds('faults-old-announcement.log'))
 
     def test_faults_rejects_an_announced_fault_that_never_came(self):
         """faults: tripped by an announced DMAR fault that did not happen"""
