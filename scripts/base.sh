@@ -4,12 +4,17 @@
 #   base.sh [SERIES]          SERIES: 6.1 (the default: the series' base) or
 #                             another Debian kernel series, as 6.12 (make
 #                             bench's upstream peer, BASE_VERSION unused)
+#   base.sh --deb [SERIES]    only fetch and verify the .deb, unpack nothing:
+#                             prints the .deb's path (check.sh takes upstream
+#                             6.12's trace.h out of it)
 #   BASE_VERSION=6.1.192-2    a given Debian version instead of apt's candidate
 # patches/tested-on names the version the series was last tested on; the
 # closing line of make test names the base when it differs.
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
+deb_only=""
+[ "${1:-}" != --deb ] || { deb_only=1; shift; }
 kser=${1:-6.1}
 pkg=linux-source-$kser
 [ "$kser" = 6.1 ] || BASE_VERSION=""
@@ -38,6 +43,10 @@ if [ ! -f "$deb" ]; then
 	fi
 	[ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$sha" ] ||
 		{ rm -f "$deb"; die "downloaded $deb does not match the archive's SHA256 $sha"; }
+fi
+if [ -n "$deb_only" ]; then
+	echo "$CACHE/$deb"
+	exit 0
 fi
 debver=$(dpkg-deb -f "$deb" Version)
 dir=$CACHE/src-$debver

@@ -10,6 +10,9 @@
 #   coccicheck   MODE=report M=drivers/iommu/intel: every script ran, no new report
 #   matrix       W=1 on drivers/iommu/ in four other configs (SVM off, tracing
 #                off, KUnit as a module, Debian's): no new warning
+#   trace-format the cache_tag_* events of trace.h as upstream 6.12's (Debian's
+#                linux-source-6.12): names, classes, prototypes, fields, print
+#                format and arguments; only the nesting type symbols missing
 # "New" compares warning texts with line numbers removed, base against series.
 # The patches are the commits base..HEAD of the tree; uncommitted changes
 # are in the series build and in sparse and coccicheck, not in any patch.
@@ -41,7 +44,7 @@ norm() { sed -E -e "s|$SRC/||g" -e "s|$WORK/cocci-src/||g" -e 's|^\.\./\.\./src/
 subject() { git -C "$TREE" log -1 --format=%s "$1"; }
 
 if [ "$n" = 0 ]; then
-	for c in checkpatch bisect w1 matrix sparse coccicheck; do result SKIP "$c" check "no patches in the series (stock 6.1)"; done
+	for c in checkpatch bisect w1 matrix sparse coccicheck trace-format; do result SKIP "$c" check "no patches in the series (stock 6.1)"; done
 	exit 0
 fi
 
@@ -113,6 +116,87 @@ for f in "$TOP"/tests/kmod/*.c; do
 		result FAIL control:checkpatch-kmod "$(basename "$f")" "a trailing space added, and checkpatch reported no TRAILING_WHITESPACE: ${out:-nothing}"
 	fi
 done
+
+# --- trace-format: the events against upstream 6.12's -------------------------
+# The cache_tag_* events of drivers/iommu/intel/trace.h at the tree's HEAD
+# against upstream 6.12's (scripts/traceformat.py): the same events in the
+# same classes, each class with the same TP_PROTO and TP_ARGS, the same
+# TP_STRUCT__entry fields (macro, type, name, in order), the same TP_printk
+# format and arguments; only upstream's __print_symbolic() entries
+# CACHE_TAG_NESTING_* may be missing (6.1 has no nesting). Upstream's file
+# is Debian's linux-source-6.12 (base.sh --deb: apt's candidate, SHA256
+# verified), that one member extracted once (about 20 s) and kept in the
+# cache by Debian version. Its control: the same check on the series' file
+# with the range flushes' format reverted to the series' earlier one, and
+# with a field renamed, must reject each, naming that difference.
+# (Called in an if: errexit is off there, hence every "|| return 1".)
+upstream_trace_h() {  # prints "DEBIAN-VERSION FILE"
+	local deb ver f
+	deb=$("$TOP/scripts/base.sh" --deb 6.12) || return 1
+	ver=$(dpkg-deb -f "$deb" Version) || return 1
+	f=$CACHE/upstream-trace/linux-source-6.12_$ver.trace.h
+	if [ ! -s "$f" ]; then
+		log "  extracting drivers/iommu/intel/trace.h from $(basename "$deb")"
+		rm -rf "$f.tmp"
+		mkdir -p "$f.tmp" || return 1
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-6.12.tar.xz |
+			tar -xJf - -C "$f.tmp" --wildcards '*/drivers/iommu/intel/trace.h' || return 1
+		mv "$f.tmp"/*/drivers/iommu/intel/trace.h "$f" || return 1
+		rm -rf "$f.tmp"
+	fi
+	echo "$ver $f"
+}
+trace_format() {
+	local got ver up label out rc=0 c name doc want why=() seen=()
+	local series=$CK/trace-series.h
+	if ! got=$(upstream_trace_h); then
+		result FAIL trace-format check "no upstream 6.12 trace.h to compare against (base.sh --deb 6.12, or its extraction, failed: see the log above)"
+		return 0
+	fi
+	read -r ver up <<< "$got"
+	label="upstream 6.12 (Debian linux-source-6.12 $ver)"
+	if ! git -C "$TREE" show HEAD:drivers/iommu/intel/trace.h > "$series"; then
+		result FAIL trace-format check "no drivers/iommu/intel/trace.h at the HEAD of $TREE"
+		return 0
+	fi
+	out=$(python3 "$TOP/scripts/traceformat.py" "$series" "$up" "$label") || rc=$?
+	if [ $rc = 0 ]; then
+		result PASS trace-format check "$out"
+	elif [ $rc = 1 ] && [ -n "$out" ]; then
+		echo "$out" > "$CK/trace-format.txt"
+		result FAIL trace-format check "$(echo "$out" | wc -l) difference(s) from $label: $(echo "$out" | head -n 1 | cut -c1-220); see $CK/trace-format.txt"
+	else
+		result FAIL trace-format check "traceformat.py exited $rc on $series and $up"
+	fi
+	# The control: two doctored copies, each rejected for its own change.
+	sed 's|"%s %s\[%d\] type %s did %d \[0x%lx-0x%lx\]|"%s/%s type %s did %d pasid %d [0x%lx-0x%lx]|' \
+		"$series" > "$CK/trace-doctored-format.h"
+	sed '0,/__field(u16, domain_id)/s//__field(u16, did)/' "$series" > "$CK/trace-doctored-field.h"
+	for c in "format|the range flushes' format reverted to the series' earlier one|class cache_tag_flush: TP_printk format \"%s/%s type %s did %d pasid %d [0x%lx-0x%lx]" \
+		"field|the first domain_id field renamed did|TP_STRUCT__entry field 4: __field(u16, did), upstream __field(u16, domain_id)"; do
+		IFS='|' read -r name doc want <<< "$c"
+		if cmp -s "$series" "$CK/trace-doctored-$name.h"; then
+			why+=("$doc: not made, the series' trace.h has nothing to change")
+			continue
+		fi
+		rc=0
+		out=$(python3 "$TOP/scripts/traceformat.py" "$CK/trace-doctored-$name.h" "$up" "$label") || rc=$?
+		if [ $rc = 0 ]; then
+			why+=("$doc: accepted")
+		elif ! grep -qF -- "$want" <<< "$out"; then
+			why+=("$doc: rejected (exit $rc), but not for it: $(echo "$out" | head -n 1 | cut -c1-100)")
+		else
+			seen+=("$doc: $(grep -F -m1 -- "$want" <<< "$out" | cut -c1-110)")
+		fi
+	done
+	if [ ${#why[@]} = 0 ]; then
+		result PASS control:trace-format check "rejected: $(printf '%s; ' "${seen[@]}" | sed 's/; $//')"
+	else
+		result FAIL control:trace-format check "$(printf '%s; ' "${why[@]}" | sed 's/; $//')${seen[*]:+; rejected as it should: $(printf '%s; ' "${seen[@]}" | sed 's/; $//')}"
+	fi
+}
+step "trace-format: the events against upstream 6.12's" trace_format
+[ "$STEP_RC" = 0 ] || result FAIL trace-format check "the trace-format step itself failed (exit $STEP_RC): see the log above"
 
 # --- sparse and coccicheck: base against the whole series ---------------------
 # Each *_of prints its findings, normalised, and fails (non-zero) when the
