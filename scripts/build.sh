@@ -124,14 +124,22 @@ compile() {
 }
 
 # The kprobe events (kprobe_event= on the command line) by which the trace
-# shows when a device's context or PASID entry goes live and when its ATS
-# is switched on and off, so that vtdlog.py can check the order of tagging
-# against them. pci_enable_ats() and pci_disable_ats() get a struct pci_dev;
-# its name is that of the struct device embedded at an offset that is
-# compiled, asm-offsets style, with this build's own flags (the kernel has
-# no debug info to read it from). The functions' other arguments need no
-# offset: a struct device starts with its kobject, which starts with the
-# name.
+# shows when a device's context or PASID entry goes live, when one is torn
+# down and when its ATS is switched on and off, so that vtdlog.py can check
+# the order of tagging against them. pci_enable_ats() and pci_disable_ats()
+# get a struct pci_dev; its name is that of the struct device embedded at
+# an offset that is compiled, asm-offsets style, with this build's own
+# flags (the kernel has no debug info to read it from). The functions'
+# other arguments need no offset: a struct device starts with its kobject,
+# which starts with the name. A context entry is named by its bus and
+# devfn (domain_context_mapping_one(iommu, domain, table, bus, devfn) and
+# domain_context_clear_one(info, bus, devfn)); intel_pasid_tear_down_entry
+# (iommu, dev, pasid, fault_ignore) by its device and PASID.
+# The definitions' stamp (probes_stamp: this function's text) is kept
+# beside them: a kernel whose probes another definition wrote gets them
+# anew, without a rebuild (and a mutant kernel takes its variant's:
+# test.sh build_mutant).
+probes_stamp() { declare -f probes | md5sum | cut -c1-16; }
 probes() {
 	local cmd c=$WORK/vtd-offsets.c s=$WORK/vtd-offsets.s off
 	cmd=$(head -n 1 "$out/drivers/pci/.ats.o.cmd" | sed -e 's/^cmd_[^ ]* := //' \
@@ -157,7 +165,10 @@ EOC
 		'p:vtd/entry_live_pasid_fl,intel_pasid_setup_first_level,dev=+0(+0($arg2)):string' \
 		'p:vtd/entry_live_pasid_sl,intel_pasid_setup_second_level,dev=+0(+0($arg3)):string' \
 		'p:vtd/entry_live_pasid_pt,intel_pasid_setup_pass_through,dev=+0(+0($arg3)):string' \
+		'p:vtd/entry_clear_context,domain_context_clear_one,bus=$arg2:u8,devfn=$arg3:u8' \
+		'p:vtd/entry_clear_pasid,intel_pasid_tear_down_entry,dev=+0(+0($arg2)):string,pasid=$arg3:u32' \
 		| sed 's/;$//' > "$out/arch/x86/boot/vtd-probes"
+	probes_stamp > "$out/arch/x86/boot/vtd-probes-stamp"
 }
 
 # The functions compiled from drivers/iommu/, by name, next to the kernel:
@@ -219,8 +230,10 @@ kmods() {
 stamp=$(build_stamp "$var" "$rev")
 if [ -f "$out/arch/x86/boot/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "build $var: up to date ($( [ "$var" = bench-6.12 ] && echo "Debian $rev" || git -C "$src" log -1 --format='%h %s' "$rev"))"
-	# (A kernel built before the probes existed gets them now.)
-	[ -f "$out/arch/x86/boot/vtd-probes" ] || [ ! -f "$out/drivers/pci/.ats.o.cmd" ] || [[ $var == bench-* ]] ||
+	# (A kernel built before the probes existed, or before their last
+	# change, gets them now.)
+	[ "$(cat "$out/arch/x86/boot/vtd-probes-stamp" 2>/dev/null)" = "$(probes_stamp)" ] ||
+		[ ! -f "$out/drivers/pci/.ats.o.cmd" ] || [[ $var == bench-* ]] ||
 		must "kprobe events for $var" probes
 	[ -f "$out/arch/x86/boot/vtd-iommu-syms" ] || [ ! -f "$out/drivers/iommu/built-in.a" ] ||
 		must "IOMMU symbols of $var" iommu_syms
