@@ -11,8 +11,9 @@
   vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
   vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
-  vtdlog.py order LOG           tags assigned before the caches can fill, and
-                                device-TLB tags dropped before ATS goes off
+  vtdlog.py order LOG           tags assigned before the caches can fill,
+                                device-TLB tags dropped before ATS goes off,
+                                and a detach's entry torn down before both
   vtdlog.py follow LOG DEV      a device's device-TLB tags over the run
   vtdlog.py count LOG EVENT     how many EVENTs real devices produced
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
@@ -743,11 +744,14 @@ def tools(path, tool):
 
 
 # The kprobe events build.sh defines (kprobe_event=): ATS switched on or
-# off for a device, and a device's context or PASID entry going live.
+# off for a device, a device's context or PASID entry going live, and one
+# being torn down.
 #   ats_enable: (pci_enable_ats+0x0/0x8c) dev="0000:01:00.0"
-#   entry_live_context: (domain_context_mapping_one+0x0/0x4e0) bus=0x1 devfn=0x0
+#   entry_live_context: (domain_context_mapping_one+0x0/0x4e0) bus=1 devfn=0
 #   entry_live_pasid_sl: (intel_pasid_setup_second_level+0x0/0x1e6) dev="0000:01:00.0"
-ORDER_EVENT = re.compile(r'\s(ats_enable|ats_disable|entry_live_\w+): \([^)]*\)(.*)$')
+#   entry_clear_context: (domain_context_clear_one+0x0/0x1c0) bus=1 devfn=0
+#   entry_clear_pasid: (intel_pasid_tear_down_entry+0x0/0x1a0) dev="0000:01:00.0" pasid=0
+ORDER_EVENT = re.compile(r'\s(ats_enable|ats_disable|entry_live_\w+|entry_clear_\w+): \([^)]*\)(.*)$')
 TASK = re.compile(r'^\s*(\S+)-(\d+)\s+\[\d+\]')
 
 
@@ -771,50 +775,112 @@ def order_timeline(path):
     return out
 
 
+def probe_int(v):
+    """A number as a kprobe event prints it: u8/u32 in decimal, x8/x32 in hex."""
+    return int(v, 16) if v.lower().startswith('0x') else int(v)
+
+
+def entry_dev(name, f):
+    """The PCI name of the device whose entry a kprobe event shows: the
+    PASID probes fetch it; a context entry is named by its bus and devfn,
+    in segment 0000 (QEMU's q35 has one). A device behind a PCIe-to-PCI
+    bridge has its context entry under its alias: another name."""
+    if name.endswith('_context'):
+        try:
+            bus, devfn = probe_int(f.get('bus', '')), probe_int(f.get('devfn', ''))
+        except ValueError:
+            return None
+        return '0000:%02x:%02x.%d' % (bus, devfn >> 3, devfn & 7)
+    return f.get('dev')
+
+
 def order(path):
-    """Each cache is tagged before the hardware can fill it, and a device
-    TLB is untagged before ATS is switched off (CVE-2024-56669). Returns
-    (violations, counts). Rules, on the trace's own order:
+    """Each cache is tagged before the hardware can fill it, a device TLB
+    is untagged before ATS is switched off (CVE-2024-56669), and a detach
+    tears the device's entry down first, its device-TLB tag and ATS still
+    there, so that the teardown's device-TLB flush reaches the device.
+    Returns (violations, counts). Rules, on the trace's own order:
       - when a device's context or PASID entry goes live, the last
         cache_tag_* event of the same task is the assign of an IOTLB tag
         (the attach tagged the IOMMU's IOTLB first);
       - when ATS is enabled on a device, a device-TLB tag of that device is
         assigned;
       - when ATS is disabled on a device, none of its device-TLB tags is;
-      - there is something to check: no entry going live at all, or
-        device-TLB tags without any ATS enable, is a violation.
+      - (a) when ATS is disabled on a device, the same task has torn down
+        a context or PASID entry (the RID's, PASID 0) of that device
+        since the device's last entry went live;
+      - (b) and it unassigned the device's device-TLB tag after the last
+        such teardown began: between the teardown and the ATS disable
+        (a teardown with ATS off skips its device-TLB flush; one after
+        the untag flushes no tag);
+      - there is something to check: no entry going live at all,
+        device-TLB tags without any ATS enable, or ATS disables without
+        any entry teardown, is a violation (then rule (a) is not held
+        against each disable: the probes are missing, not the order).
+    A context entry is matched to the device by bus and devfn (entry_dev).
     """
-    bad = []
+    bad, missing_teardown = [], []
     n = collections.Counter()
     devtlb = collections.Counter()
     last = {}
-    for name, f, pid, line in order_timeline(path):
+    live = {}       # device -> index of its last entry going live
+    torn = {}       # (pid, device) -> index of its last entry teardown in that task
+    untag = {}      # (pid, device) -> index of its last device-TLB unassign in that task
+    for i, (name, f, pid, line) in enumerate(order_timeline(path)):
         if name in ('cache_tag_assign', 'cache_tag_unassign'):
             if f.get('type') == 'devtlb':
                 devtlb[f.get('dev')] += 1 if name == 'cache_tag_assign' else -1
                 n['devtlb-assign'] += name == 'cache_tag_assign'
+                if name == 'cache_tag_unassign':
+                    untag[(pid, f.get('dev'))] = i
             last[pid] = (name, f.get('type'))
         elif name.startswith('cache_tag_'):
             continue
         elif name.startswith('entry_live'):
             n['entries'] += 1
+            live[entry_dev(name, f)] = i
             if last.get(pid) != ('cache_tag_assign', 'iotlb'):
                 bad.append('entry went live before an IOTLB tag was assigned (last tag '
                            'event of this task: %s): %s' % (last.get(pid), line))
+        elif name.startswith('entry_clear'):
+            if name == 'entry_clear_pasid' and f.get('pasid', '0') not in ('0', '0x0'):
+                n['pasid-teardowns'] += 1   # another PASID's entry (SVA): not the RID's
+                continue
+            n['teardowns'] += 1
+            torn[(pid, entry_dev(name, f))] = i
         elif name == 'ats_enable':
             n['ats-enable'] += 1
             if devtlb[f.get('dev')] <= 0:
                 bad.append('ATS enabled before the device-TLB tag was assigned: ' + line)
         elif name == 'ats_disable':
             n['ats-disable'] += 1
-            if devtlb[f.get('dev')] > 0:
+            dev = f.get('dev')
+            if devtlb[dev] > 0:
                 bad.append('ATS disabled while the device-TLB tag is still assigned: ' + line)
+            t = torn.get((pid, dev))
+            if t is None or t < live.get(dev, -1):
+                n['disable-before-teardown'] += 1
+                missing_teardown.append(
+                    'ATS disabled before the entry teardown: this task tore down no context or '
+                    'PASID entry of %s since its entry went live: %s' % (dev, line))
+                continue
+            n['teardowns-checked'] += 1
+            if untag.get((pid, dev), -1) < t:
+                n['untag-before-teardown'] += 1
+                bad.append('device-TLB tag unassigned before the entry teardown: no unassign of '
+                           "%s's device-TLB tag in this task between its teardown and this ATS "
+                           'disable: %s' % (dev, line))
     if not n['entries']:
         bad.append('no context or PASID entry went live in the trace (kprobe events '
                    'missing?): nothing was checked')
     if n['devtlb-assign'] and not n['ats-enable']:
         bad.append('device-TLB tags were assigned but no ATS enable is in the trace: '
                    'their order was not checked')
+    if n['ats-disable'] and not n['teardowns']:
+        bad.append('ATS was disabled %d times but no context or PASID entry was torn down in '
+                   'the trace (kprobe events missing?): nothing was checked' % n['ats-disable'])
+    else:
+        bad += missing_teardown
     return bad, n
 
 
@@ -1596,8 +1662,10 @@ def main():
         sys.exit(1 if bad else 0)
     elif cmd == 'order':
         bad, n = order(path)
-        print('%d entries went live, ATS enabled %d and disabled %d times, %d violations'
-              % (n['entries'], n['ats-enable'], n['ats-disable'], len(bad)))
+        print('%d entries went live and %d were torn down; ATS enabled %d and disabled %d times, '
+              '%d disables after their entry\'s teardown and device-TLB untag; %d violations'
+              % (n['entries'], n['teardowns'], n['ats-enable'], n['ats-disable'],
+                 n['teardowns-checked'] - n['untag-before-teardown'], len(bad)))
         for b in bad[:20]:
             print('violation\t' + b)
         sys.exit(1 if bad else 0)

@@ -89,12 +89,14 @@ class AttachOrder(unittest.TestCase):
         return vtdlog.order(fx(name))[0]
 
     def test_order_accepts_a_real_trace(self):
-        """attach order: a real trace (boot, hot-plug, domain switches) has 0 violations"""
-        bad, n = vtdlog.order(fx('order-real.log'))
+        """attach order: a real trace (boot, hot-plug, domain switches) in the series' detach order has 0 violations"""
+        bad, n = vtdlog.order(fx('order-detach.log'))
         self.assertEqual(bad, [])
         self.assertGreater(n['entries'], 0)
         self.assertGreater(n['ats-enable'], 1)
         self.assertGreater(n['ats-disable'], 0)
+        self.assertGreater(n['teardowns'], n['ats-disable'])
+        self.assertEqual(n['teardowns-checked'], n['ats-disable'])
 
     def test_order_rejects_ats_enabled_before_the_devtlb_tag(self):
         """attach order: tripped by a device-TLB assign moved after its ATS enable"""
@@ -103,6 +105,64 @@ class AttachOrder(unittest.TestCase):
     def test_order_rejects_ats_disabled_before_the_untag(self):
         """attach order: tripped by a device-TLB unassign moved after its ATS disable (CVE-2024-56669)"""
         self.assertTrue(any(b.startswith('ATS disabled while') for b in self.bad('order-untag-late.log')))
+
+    def test_order_rejects_ats_disabled_before_the_teardown(self):
+        """attach order: tripped by an entry teardown moved after its ATS disable (6.1's order), rule (a)"""
+        bad, n = vtdlog.order(fx('order-ats-first.log'))
+        self.assertEqual([b for b in bad if not b.startswith('ATS disabled before the entry teardown')], [])
+        self.assertEqual(len(bad), 1)
+        self.assertEqual(n['disable-before-teardown'], 1)
+
+    def test_order_rejects_the_untag_before_the_teardown(self):
+        """attach order: tripped by a device-TLB unassign moved before its entry's teardown, rule (b)"""
+        bad = self.bad('order-untag-first.log')
+        self.assertEqual(len(bad), 1)
+        self.assertTrue(bad[0].startswith('device-TLB tag unassigned before the entry teardown'))
+
+    def test_order_rejects_ats_disables_without_teardown_events(self):
+        """attach order: ATS disables with no entry_clear_* event checked nothing: a violation, and no rule (a) one each"""
+        bad = self.bad('order-no-teardown.log')
+        self.assertTrue(any('nothing was checked' in b for b in bad))
+        self.assertFalse(any(b.startswith('ATS disabled before the entry teardown') for b in bad))
+
+    def test_order_reads_a_context_entry_as_its_pci_device(self):
+        """attach order: a context entry's bus and devfn, decimal (u8) or hex, name the PCI device"""
+        self.assertEqual(vtdlog.entry_dev('entry_clear_context', {'bus': '0x1', 'devfn': '0x0'}), '0000:01:00.0')
+        self.assertEqual(vtdlog.entry_dev('entry_live_context', {'bus': '1', 'devfn': '0'}), '0000:01:00.0')
+        self.assertEqual(vtdlog.entry_dev('entry_live_context', {'bus': '0', 'devfn': '250'}), '0000:00:1f.2')
+        self.assertEqual(vtdlog.entry_dev('entry_clear_pasid', {'dev': '0000:02:00.0', 'pasid': '0'}), '0000:02:00.0')
+
+    def test_order_holds_pasid_teardowns_to_the_same_rules(self):
+        """attach order: scalable mode's PASID teardowns: the series' order passes, ATS first or another PASID's teardown trips rule (a)"""
+        import tempfile
+        head = '    kworker/u4:0-7       [001] ...1.     5.%06d: '
+        ev = {'live': 'entry_live_pasid_fl: (intel_pasid_setup_first_level+0x0/0x1e6) dev="0000:01:00.0"',
+              'ctx': 'entry_live_context: (domain_context_mapping_one+0x0/0x398) bus=1 devfn=0',
+              'iotlb+': 'cache_tag_assign: dmar0/dmar0 type iotlb did 5 pasid 0 ref 1',
+              'devtlb+': 'cache_tag_assign: dmar0/0000:01:00.0 type devtlb did 5 pasid 0 ref 1',
+              'ats+': 'ats_enable: (pci_enable_ats+0x0/0x7d) dev="0000:01:00.0"',
+              'clear': 'entry_clear_pasid: (intel_pasid_tear_down_entry+0x0/0x1d0) dev="0000:01:00.0" pasid=0',
+              'clear-sva': 'entry_clear_pasid: (intel_pasid_tear_down_entry+0x0/0x1d0) dev="0000:01:00.0" pasid=1',
+              'iotlb-': 'cache_tag_unassign: dmar0/dmar0 type iotlb did 5 pasid 0 ref 0',
+              'devtlb-': 'cache_tag_unassign: dmar0/0000:01:00.0 type devtlb did 5 pasid 0 ref 0',
+              'ats-': 'ats_disable: (pci_disable_ats+0x0/0x5b) dev="0000:01:00.0"'}
+        attach = ['iotlb+', 'live', 'ctx', 'devtlb+', 'ats+']
+
+        def run(detach):
+            f = tempfile.NamedTemporaryFile('w', suffix='.log', delete=False)
+            f.write('\n'.join(['@@TRACE-BEGIN'] + [head % i + ev[k] for i, k in enumerate(attach + detach)] +
+                              ['@@TRACE-END']) + '\n')
+            f.close()
+            try:
+                return vtdlog.order(f.name)[0]
+            finally:
+                os.unlink(f.name)
+        self.assertEqual(run(['clear', 'iotlb-', 'devtlb-', 'ats-']), [])
+        for detach in (['iotlb-', 'devtlb-', 'ats-', 'clear'], ['clear-sva', 'iotlb-', 'devtlb-', 'ats-', 'clear']):
+            bad = run(detach)
+            self.assertTrue(bad and all(b.startswith('ATS disabled before the entry teardown') for b in bad), bad)
+        bad = run(['iotlb-', 'devtlb-', 'clear', 'ats-'])
+        self.assertTrue(bad and all(b.startswith('device-TLB tag unassigned before') for b in bad), bad)
 
     def test_order_rejects_an_entry_live_before_the_iotlb_tag(self):
         """attach order: tripped by an IOTLB assign moved after the entry went live"""
