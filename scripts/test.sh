@@ -318,16 +318,24 @@ freeze_kernel() {  # VARIANT
 #                          waiting for the flushes walking them under RCU:
 #                          the KUnit case unassign_waits_for_a_flush_in_progress
 #                          on legacy must fail
+#   ats-first              both detach paths in 6.1's order (the tags
+#                          unassigned and ATS disabled first, then the entry
+#                          torn down, its device-TLB flush skipped):
+#                          attach-order must fail with rule (a) on every ATS
+#                          disable of one hot-unplug and the domain switches,
+#                          on legacy-ats (context entries, both paths) and
+#                          sm-fl-ats (PASID entries)
 # A mutant is built in the series' own output directory, so only the files
 # it changes recompile, and its bzImage is kept in $BUILD/mutant-NAME; the
 # stock build that follows builds the series back (with NO_STOCK, a build
 # of its own). A copy of the build directory would not do: kbuild
 # rebuilds all of it.
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace ats-first}
 mutant_guests() {  # NAME -> the profiles its kernel boots
 	case $1 in
 	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
 	iqe-first-only|rcu-no-grace) echo legacy ;;
+	ats-first) echo legacy-ats sm-fl-ats ;;
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
 }
@@ -348,7 +356,16 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 		git -C "$TREE" commit-tree "$t" -p "$rev" -m "mutant: $name")
 	stamp="$c $(md5sum < "$patch" | cut -c1-12)"
 	if [ -f "$out/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
-		log "mutant kernel $name: up to date"
+		# The kprobe events as build.sh defines them now: those of the
+		# variant's kernel (the same config), which was built or given
+		# them just before, when they changed since the mutant was built.
+		local vb=$BUILD/$var/arch/x86/boot
+		if [ -f "$vb/vtd-probes-stamp" ] && ! cmp -s "$vb/vtd-probes-stamp" "$out/vtd-probes-stamp"; then
+			cp "$vb/vtd-probes" "$vb/vtd-probes-stamp" "$out/"
+			log "mutant kernel $name: up to date, the kprobe events of $var taken anew"
+		else
+			log "mutant kernel $name: up to date"
+		fi
 		return 0
 	fi
 	rm -rf "$out"
@@ -356,7 +373,7 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var"
 	cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/arch/x86/boot/vtd-probes" \
 		"$BUILD/$var/arch/x86/boot/vtd-iommu-syms" "$BUILD/$var/vtd-info" "$out/"
-	for f in vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
+	for f in vtd-probes-stamp vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
 		[ ! -f "$BUILD/$var/arch/x86/boot/$f" ] || cp "$BUILD/$var/arch/x86/boot/$f" "$out/"
 	done
 	echo "$stamp" > "$out/vtd-stamp"
@@ -625,6 +642,32 @@ PY
 	esac
 }
 
+# The detach order on a kernel that switches ATS off before it tears the
+# entry down: attach-order must reject the guest, and for rule (a) at
+# every ATS disable (one hot-unplug: dmar_remove_one_dev_info(); the
+# domain switches: device_block_translation()). A trace without the
+# teardown events fails as "nothing was checked", which is no trip.
+ATS_FIRST_STEPS=boot,hotplug,domain-switch,trace-dump
+report_mutant_order() {
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out nd na nt
+	if [ ! -s "$logf" ] || [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ]; then
+		result FAIL control:mutant-order "$p,$m" "the mutant guest hung or did not run: $logf"
+		return
+	fi
+	if out=$(python3 "$TOP/scripts/vtdlog.py" order "$logf"); then
+		result FAIL control:mutant-order "$p,$m" "attach-order accepted a kernel that disables ATS before the teardown: $(echo "$out" | head -n 1)"
+		return
+	fi
+	read -r nd na nt < <(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import vtdlog
+n = vtdlog.order(sys.argv[2])[1]
+print(n["ats-disable"], n["disable-before-teardown"], n["teardowns"])' "$TOP/scripts" "$logf" || echo 0 0 0)
+	if [ "${nd:-0}" -gt 0 ] && [ "$na" = "$nd" ] && [ "${nt:-0}" -gt 0 ]; then
+		result PASS control:mutant-order "$p,$m" "tripped: all $nd ATS disables came before their entry's teardown (rule (a); $nt teardowns traced): $(echo "$out" | sed -n 's/^violation\t//; 2p' | cut -c1-100)"
+	else
+		result FAIL control:mutant-order "$p,$m" "rejected, but rule (a) caught ${na:-0} of ${nd:-0} ATS disables (${nt:-0} teardowns traced): $(echo "$out" | sed -n 's/^violation\t//; 2p' | cut -c1-120)"
+	fi
+}
+
 report_mutant_dio() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken hang
 	rc=$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null || echo none)
@@ -770,6 +813,8 @@ if [ "$mode" != check ]; then
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
 				rcu-*) log "boot mutant-$m/$p (in the background, one KUnit case)"
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$RCU_CASE" & ;;
+				ats-first,*) log "boot mutant-$m/$p (in the background, one hot-unplug and the domain switches)"
+					env_short run_guest_bg "mutant-$m" "$p" "$ATS_FIRST_STEPS" "kunit.enable=0 vtdhotplug=1" & ;;
 				*) log "boot mutant-$m/$p (in the background, dio)"
 					env_short run_guest_bg "mutant-$m" "$p" boot,dio kunit.enable=0 & ;;
 				esac
@@ -814,6 +859,7 @@ if [ "$mode" != check ]; then
 			case $g in
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
 			mutant-rcu-*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
+			mutant-ats-first:*) m=${g%%:*}; report_mutant_order "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
 			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;
