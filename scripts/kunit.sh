@@ -3,7 +3,8 @@
 # them, with the tree's own kunit.py:
 #   ./tools/testing/kunit/kunit.py run --arch=x86_64 --kunitconfig=drivers/iommu/intel
 # kunit.py configures a kernel of its own from drivers/iommu/intel/.kunitconfig,
-# builds it (in work/build/kunit, with ccache) and boots it under QEMU (TCG).
+# builds it (in work/build/kunit, with ccache) and boots it under QEMU (TCG)
+# with two CPUs: two cases race flushes against attach and detach.
 #   kunit.sh [run|config|build]   (make test proves the .kunitconfig with
 #                                  "config": every option must survive)
 #   KUNIT_ARGS='...'              more kunit.py options, e.g. a filter glob
@@ -16,7 +17,8 @@ mode=${1:-run}
 [ -f "$SRC/drivers/iommu/intel/.kunitconfig" ] || die "the tree has no drivers/iommu/intel/.kunitconfig"
 args=(--arch=x86_64 --kunitconfig="$SRC/drivers/iommu/intel" --build_dir="$BUILD/kunit")
 case $mode in
-run|build) args+=(--jobs="$NPROC" --make_options "CC=ccache gcc") ;;
+run) args+=(--jobs="$NPROC" --make_options "CC=ccache gcc" --qemu_args="-smp 2") ;;
+build) args+=(--jobs="$NPROC" --make_options "CC=ccache gcc") ;;
 config) ;;
 *) die "kunit.sh: run, config or build, not '$mode'" ;;
 esac

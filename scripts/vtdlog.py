@@ -337,9 +337,9 @@ FAULT = [
 PRINTK = re.compile(r'^\[\s*\d+\.\d+\](?:\[\s*([TC]\d+)\])? ?(.*)$')
 # What a test may announce, and only in this exact form (no test may
 # provoke a WARNING: every WARNING fails the boot):
-#   the VFIO selftest, to kmsg:   "vfio_cache_tags: vtd-expect: DMAR FAULT dev BDF addr 0xA count N test T"
-EXPECT_DMAR = re.compile(r'^vfio_cache_tags: vtd-expect: DMAR FAULT dev (?:[0-9a-f]{4}:)?'
-                         r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) addr (0x[0-9a-f]+) count (\d+) test (\w+)\s*$')
+#   the VFIO selftest, to kmsg:   "vfio_cache_tags: T: DMA from BDF to unmapped IOVA 0xA must fault"
+EXPECT_DMAR = re.compile(r'^vfio_cache_tags: (\w+): DMA from (?:[0-9a-f]{4}:)?'
+                         r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) to unmapped IOVA (0x[0-9a-f]+) must fault\s*$')
 KST_RESULT = re.compile(r'^@@KST (?:not )?ok \d+ (?:\S+\.)?(\w+)\s*$')
 DMAR_FAULT = re.compile(r'DMAR: \[(?:DMA Read|DMA Write|INTR-REMAP)[^]]*\] Request device '
                         r'\[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (0x[0-9a-f]+)')
@@ -382,9 +382,10 @@ def faults(path, elsewhere=()):
 
     Two things a test provokes on purpose are allowed, and nothing else
     (never a WARNING):
-      - the selftest's announcement, in the fixed form above, "vtd-expect:
-        DMAR FAULT dev D addr A count N test T", allows exactly N fault reports for device D at address A before
-        the result line of its test T;
+      - the selftest's line, in the form above, "vfio_cache_tags: T: DMA
+        from D to unmapped IOVA A must fault", allows exactly one fault
+        report for device D at address A before the result line of its
+        test T;
       - the KUnit suite intel_iommu_qi_errors provokes Invalidation Queue
         Errors on purpose: from its "# Subtest:" line to its result line,
         IQE reports (and only those) are its own.
@@ -403,8 +404,8 @@ def faults(path, elsewhere=()):
             continue
         m = EXPECT_DMAR.match(text)
         if m:
-            dmars.append({'dev': m.group(1), 'addr': m.group(2), 'count': int(m.group(3)),
-                          'test': m.group(4), 'open': True, 'seen': 0})
+            dmars.append({'dev': m.group(2), 'addr': m.group(3), 'count': 1,
+                          'test': m.group(1), 'open': True, 'seen': 0})
             continue
         m = KST_RESULT.match(line)
         if m:

@@ -179,7 +179,7 @@ class Faults(unittest.TestCase):
         self.assertEqual(vtdlog.faults(fx('faults-real.log')), [])
 
     def test_faults_rejects_a_warning_even_announced(self):
-        """faults: tripped by a real WARNING, though its KUnit case announced it ('vtd-expect: WARNING in')"""
+        """faults: tripped by a real WARNING, even one a KUnit case announced (the old 'vtd-expect: WARNING in')"""
         self.assertEqual(sorted(set(kinds('faults-warning.log'))), ['WARNING', 'call trace'])
 
     def test_faults_rejects_a_dmar_fault_nobody_announced(self):
