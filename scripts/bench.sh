@@ -22,11 +22,15 @@
 #     ...), so that drift on a shared machine hits all three alike.
 #   - The contrast (BENCH_LOCKDEP=1): stock and the series as make test
 #     builds them (lockdep on) in the same rounds, on legacy-ats, granule 1.
-#   - Before and after (BENCH_BEFORE, a commit of work/linux; by default the
-#     parent of the patch that makes flushes walk the tags under RCU, if
-#     the series has it): that commit with the bench config, in the same
-#     rounds, on legacy-ats, sm-cm-ats (caching mode: maps flush too) and
-#     sm-fl-ats, granule 1, 1 and 2 threads.
+#   - Before and after (BENCH_BEFORE, a commit of work/linux): that commit
+#     with the bench config, in the same rounds, on legacy-ats, sm-cm-ats
+#     (caching mode: maps flush too) and sm-fl-ats, granule 1, 1 and 2
+#     threads. By default the parent of the commit whose subject begins
+#     "iommu/vt-d: Walk the cache tags under RCU" (v1's patch 22), if the
+#     series has it. v2 has none: its flushes walk the tags under RCU from
+#     patch 7, where they are added. So on v2 the default finds nothing and
+#     this part is skipped; BENCH_BEFORE=<rev> still compares any commit,
+#     and BENCH_BEFORE= leaves it out.
 # scripts/benchreport.py then prints the medians with their spread, the
 # ratios series/stock and series/6.12 per round (median and range), the
 # goals of the performance issue met or missed, and writes bench.md,

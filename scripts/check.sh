@@ -575,10 +575,10 @@ result_files() {  # NAME -> "BASE-FILE SERIES-FILE"
 #               events compile away (checked: no object of
 #               drivers/iommu/intel/ names a cache_tag tracepoint, where
 #               svm-off's do)
-#   kunit-m     CONFIG_KUNIT=m. The series' two suites depend on KUNIT=y
-#               (they test cache.c's static functions from within it, and
-#               the queue's internals), so here they drop out: the driver
-#               must build without them
+#   kunit-m     CONFIG_KUNIT=m. The series' two test options depend on
+#               KUNIT=y (the cache suites call cache.c's unexported
+#               functions, the queue suite the queue's internals), so here
+#               they drop out: the driver must build without them
 #   debian      Debian's own 6.1 amd64 config (linux-config-6.1): SVM and
 #               tracing on, no IOMMU debugfs, no KUnit
 # Results are kept in the cache, keyed by the tree, the entry's input

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make kunit: the series' KUnit suites, run the way a kernel developer runs
 # them, with the tree's own kunit.py:
-#   ./tools/testing/kunit/kunit.py run --arch=x86_64 --kunitconfig=drivers/iommu/intel
+#   ./tools/testing/kunit/kunit.py run --arch=x86_64 --kunitconfig=drivers/iommu/intel \
+#       --qemu_args='-smp 2'
 # kunit.py configures a kernel of its own from drivers/iommu/intel/.kunitconfig,
 # builds it (in work/build/kunit, with ccache) and boots it under QEMU (TCG)
 # with two CPUs: two cases race flushes against attach and detach.

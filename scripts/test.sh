@@ -9,7 +9,7 @@ var=$(variant)
 PROFILES=${PROFILES:-$PROFILES_ALL}
 # Profiles whose workload counts are compared against stock 6.1.
 # The boot-time suite that drives the emulated IOMMU into queue errors
-# (patch 2) runs in the first profile (128-bit descriptors) and again here
+# (patch 4) runs in the first profile (128-bit descriptors) and again here
 # (scalable mode, 256-bit descriptors).
 IQE_SUITE=intel_iommu_qi_errors
 IQE_SM_PROFILE=${IQE_SM_PROFILE:-sm-fl}
@@ -247,7 +247,7 @@ else:
 PY
 }
 
-# The invalidation queue error suite (patch 2) on a VT-d unit, from the
+# The invalidation queue error suite (patch 4) on a VT-d unit, from the
 # JSON of kunit_results: every batch with an invalid descriptor (sizes 1,
 # 2 and 16, the invalid one at each position) must have run and passed.
 # A suite that was skipped (no IOMMU, one CPU) or missing is a FAIL here.
@@ -312,7 +312,7 @@ freeze_kernel() {  # VARIANT
 #   drop-piotlb            first-level flushes lose only their PASID-based
 #                          IOTLB descriptor: the oracle on vfio-sm-fl, and
 #                          DMA integrity on sm-fl-ats
-#   iqe-first-only         qi_check_fault() as in 6.1 (patch 1 reverted):
+#   iqe-first-only         qi_check_fault() as in 6.1 (patch 3 reverted):
 #                          the queue error suite on legacy must fail
 #   rcu-no-grace           an unassign frees the tags it unlinked without
 #                          waiting for the flushes walking them under RCU:
@@ -440,7 +440,7 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 #                   reference cannot be allocated: kmemleak must list it
 #                   after the failnth-switch step, which fails that
 #                   allocation in the live attach path
-#   release-null    patch 3 reverted: a device whose group could not be
+#   release-null    patch 1 reverted: a device whose group could not be
 #                   made is torn down as if attached; failnth-hotadd
 #                   fails that group's allocation, and the guest must
 #                   oops there (KASAN: null-ptr-deref in
