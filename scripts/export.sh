@@ -17,8 +17,12 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 if [ "$n" -gt 0 ]; then
+	# The version is the cover letter's ("[PATCH vN 00/NN]"), or VERSION=N.
+	v=${VERSION:-$(series_version)}
+	prefix=PATCH
+	[ "$v" = 1 ] || prefix="PATCH v$v"
 	git -C "$TREE" format-patch -q --zero-commit --no-signature --cover-letter \
-		--base="$BASE_TAG" --subject-prefix=PATCH -o "$out" "$BASE_TAG..HEAD"
+		--base="$BASE_TAG" --subject-prefix="$prefix" -o "$out" "$BASE_TAG..HEAD"
 	# Keep the hand-written subject and blurb of the existing cover letter.
 	python3 "$TOP/scripts/coverletter.py" "$TOP/patches/0000-cover-letter.patch" \
 		"$out/0000-cover-letter.patch" "$(git -C "$TREE" log -1 --format=%aD HEAD)"
