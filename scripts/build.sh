@@ -202,17 +202,20 @@ lines_of() {
 	cp "$out/vmlinux" "$out/arch/x86/boot/vtd-vmlinux"
 }
 
-# The harness's test module (tests/kmod/vtd_failnth_scope.c: fail-nth
-# counted inside the IOMMU bus notifiers, for the guest's failnth-hotadd
-# step), built with W=1 against this kernel when it has fault injection
-# and modules; next to the kernel, where qemu.sh finds it for the
-# guest's /lib. modules_prepare makes the module linker script, and
-# Module.symvers is vmlinux's (only bzImage is built: no modules of its
-# own).
+# The harness's test modules (tests/kmod/, built with W=1 against this
+# kernel when it has modules; tests/kmod/Kbuild picks them by its config):
+#   vtd_failnth_scope  fail-nth counted inside the IOMMU bus notifiers, for
+#                      the guest's failnth-hotadd step (fault injection)
+#   vtd_realflush      a KUnit suite whose cases unmap a real device's DMA,
+#                      for the guest's realflush step (KUnit)
+# They go next to the kernel, where qemu.sh finds them for the guest's
+# /lib. modules_prepare makes the module linker script, and Module.symvers
+# is vmlinux's (only bzImage is built: no modules of its own).
 kmod_stamp() { cat "$TOP"/tests/kmod/* | md5sum | cut -c1-16; }
 kmods() {
 	local m=$WORK/kmod/$var
-	grep -q '^CONFIG_FAULT_INJECTION=y' "$out/.config" && grep -q '^CONFIG_MODULES=y' "$out/.config" || return 0
+	grep -q '^CONFIG_MODULES=y' "$out/.config" || return 0
+	rm -f "$out"/arch/x86/boot/*.ko
 	rm -rf "$m"
 	mkdir -p "$m"
 	cp "$TOP"/tests/kmod/* "$m/"
@@ -222,7 +225,7 @@ kmods() {
 		cat "$m/build.log" >&2
 		return 1
 	fi
-	cp "$m/vtd_failnth_scope.ko" "$out/arch/x86/boot/"
+	! compgen -G "$m/*.ko" >/dev/null || cp "$m"/*.ko "$out/arch/x86/boot/"
 	kmod_stamp > "$out/arch/x86/boot/vtd-kmod-stamp"
 }
 

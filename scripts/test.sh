@@ -297,7 +297,8 @@ freeze_kernel() {  # VARIANT
 	rm -rf "$WORK/kernels/$1"
 	mkdir -p "$WORK/kernels/$1"
 	cp "$BUILD/$1/arch/x86/boot/bzImage" "$BUILD/$1/vtd-info" "$WORK/kernels/$1/"
-	for f in vtd-probes vtd-iommu-syms vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
+	for f in vtd-probes vtd-iommu-syms vtd-series-lines vtd-vmlinux "$BUILD/$1"/arch/x86/boot/*.ko; do
+		f=${f##*/}
 		[ ! -f "$BUILD/$1/arch/x86/boot/$f" ] || cp "$BUILD/$1/arch/x86/boot/$f" "$WORK/kernels/$1/"
 	done
 }
@@ -325,16 +326,20 @@ freeze_kernel() {  # VARIANT
 #                          disable of one hot-unplug and the domain switches,
 #                          on legacy-ats (context entries, both paths) and
 #                          sm-fl-ats (PASID entries)
+#   kunit-swallow          v1's test hook: a submission made while
+#                          current->kunit_test is set is dropped: the
+#                          realflush check on legacy must fail (no IOTLB
+#                          invalidation of either case's IOVA reaches QEMU)
 # A mutant is built in the series' own output directory, so only the files
 # it changes recompile, and its bzImage is kept in $BUILD/mutant-NAME; the
 # stock build that follows builds the series back (with NO_STOCK, a build
 # of its own). A copy of the build directory would not do: kbuild
 # rebuilds all of it.
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace ats-first}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace ats-first kunit-swallow}
 mutant_guests() {  # NAME -> the profiles its kernel boots
 	case $1 in
 	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
-	iqe-first-only|rcu-no-grace) echo legacy ;;
+	iqe-first-only|rcu-no-grace|kunit-swallow) echo legacy ;;
 	ats-first) echo legacy-ats sm-fl-ats ;;
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
@@ -373,7 +378,8 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var"
 	cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/arch/x86/boot/vtd-probes" \
 		"$BUILD/$var/arch/x86/boot/vtd-iommu-syms" "$BUILD/$var/vtd-info" "$out/"
-	for f in vtd-probes-stamp vtd_failnth_scope.ko vtd-series-lines vtd-vmlinux; do
+	for f in vtd-probes-stamp vtd-series-lines vtd-vmlinux "$BUILD/$var"/arch/x86/boot/*.ko; do
+		f=${f##*/}
 		[ ! -f "$BUILD/$var/arch/x86/boot/$f" ] || cp "$BUILD/$var/arch/x86/boot/$f" "$out/"
 	done
 	echo "$stamp" > "$out/vtd-stamp"
@@ -707,6 +713,34 @@ superpage_control() {
 	fi
 }
 
+# Real flushes during KUnit cases: the harness's module (tests/kmod/
+# vtd_realflush.c, KUnit suite vtd_realflush) unmaps the disk's DMA in a
+# case and in a timer that interrupts a case; QEMU must receive an IOTLB
+# invalidation of each IOVA between the case's two lines. The built-in
+# suites are filtered out: only the module's runs. Its negative control
+# is the kunit-swallow mutant (report_mutant_realflush).
+REALFLUSH_SUITE=vtd_realflush
+realflush_test() {
+	local logf=$LOGS/control/legacy-realflush.log rc=0
+	mkdir -p "$LOGS/control"
+	KERNEL=$WORK/kernels/series/bzImage APPEND="kunit.filter_glob=$REALFLUSH_SUITE" \
+		TIMEOUT=300 "$TOP/scripts/qemu.sh" legacy boot,realflush "$logf" || rc=$?
+	[ $rc = 0 ] || { result FAIL realflush legacy "the guest did not finish (exit $rc): $logf"; return; }
+	vtdlog_result realflush legacy realflush "$logf"
+}
+report_mutant_realflush() {
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out
+	if [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" != 0 ]; then
+		result FAIL control:mutant-realflush "$p,$m" "the mutant guest did not finish: $logf"
+	elif out=$(python3 "$TOP/scripts/vtdlog.py" realflush "$logf"); then
+		result FAIL control:mutant-realflush "$p,$m" "the check passed on a kernel that drops submissions during KUnit cases: $(echo "$out" | head -n 1)"
+	elif [ "$(grep -c 'no IOTLB invalidation' <<< "$out")" = 2 ]; then
+		result PASS control:mutant-realflush "$p,$m" "tripped: neither case's IOVA was invalidated ($(echo "$out" | head -n 1))"
+	else
+		result FAIL control:mutant-realflush "$p,$m" "rejected, but not for both missing invalidations: $(echo "$out" | sed -n 2p | cut -c1-150)"
+	fi
+}
+
 # The harness's own parsers, against committed fixtures made from real logs
 # and doctored: each case is a check that must reject (or accept) its log.
 unit_tests() {
@@ -795,6 +829,9 @@ if [ "$mode" != check ]; then
 	if [ "$var" = series ] && [[ " $PROFILES " == *" sm-fl-ats "* ]]; then
 		step "boot series/sm-fl-ats with intel_iommu=sp_off (control)" superpage_control
 	fi
+	if [ "$var" = series ] && [[ " $PROFILES " == *" legacy "* ]]; then
+		step "boot series/legacy with the vtd_realflush module" realflush_test
+	fi
 	if [ "$var" = series ] && [ -z "${NO_MUTANT:-}" ]; then
 		build_mutants
 		for m in $MUTANTS; do
@@ -813,6 +850,8 @@ if [ "$mode" != check ]; then
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
 				rcu-*) log "boot mutant-$m/$p (in the background, one KUnit case)"
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$RCU_CASE" & ;;
+				kunit-swallow,*) log "boot mutant-$m/$p (in the background, the vtd_realflush module)"
+					env_short run_guest_bg "mutant-$m" "$p" boot,realflush "kunit.filter_glob=$REALFLUSH_SUITE" & ;;
 				ats-first,*) log "boot mutant-$m/$p (in the background, one hot-unplug and the domain switches)"
 					env_short run_guest_bg "mutant-$m" "$p" "$ATS_FIRST_STEPS" "kunit.enable=0 vtdhotplug=1" & ;;
 				*) log "boot mutant-$m/$p (in the background, dio)"
@@ -860,6 +899,7 @@ if [ "$mode" != check ]; then
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
 			mutant-rcu-*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
 			mutant-ats-first:*) m=${g%%:*}; report_mutant_order "${m#mutant-}" "${g#*:}" ;;
+			mutant-kunit-swallow:*) m=${g%%:*}; report_mutant_realflush "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
 			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;

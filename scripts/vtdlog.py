@@ -16,6 +16,7 @@
                                 and a detach's entry torn down before both
   vtdlog.py follow LOG DEV      a device's device-TLB tags over the run
   vtdlog.py count LOG EVENT     how many EVENTs real devices produced
+  vtdlog.py realflush LOG       vtd_realflush's cases: each unmap reached QEMU
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
                                 in QEMU's raw PASID-based IOTLB descriptors
   vtdlog.py suspend LOG         the suspend step's rounds: woken from S3, the
@@ -1606,6 +1607,76 @@ def iqe_matrix(path):
         len(failed), len(bad_cases), '; '.join(parts))
 
 
+# The harness's KUnit module (tests/kmod/vtd_realflush.c): each case prints
+# the IOVA it unmaps before and after the unmap, and QEMU's trace of the
+# invalidation queue falls between the two lines.
+REALFLUSH_CASES = ('unmap_in_the_case_reaches_the_iommu',
+                   'unmap_in_a_timer_during_the_case_reaches_the_iommu')
+RF_OPEN = re.compile(r'# (\w+): (?:unmap iova (0x[0-9a-f]+) of \S+|timer armed)$')
+RF_CLOSE = re.compile(r'# (\w+): unmapped iova (0x[0-9a-f]+)'
+                      r'(?: in the timer: softirq (\d), current the case.s task (\d))?$')
+RF_RESULT = re.compile(r'^\s*(ok|not ok) \d+ (?:- )?(\w+)')
+PAGES = re.compile(r'addr 0x([0-9a-f]+) mask 0x([0-9a-f]+)')
+
+
+def rf_covers(name, args, iova):
+    """Whether the trace record NAME ARGS invalidates IOVA in the IOTLB."""
+    if name in ('vtd_inv_desc_iotlb_domain', 'vtd_inv_desc_iotlb_global'):
+        return True
+    m = PAGES.search(args) if name == 'vtd_inv_desc_iotlb_pages' else None
+    if not m:
+        return False
+    addr, mask = int(m.group(1), 16), int(m.group(2), 16)
+    return addr <= iova < addr + (4096 << mask)
+
+
+def realflush(path):
+    """(violations, summary): each case of vtd_realflush ran, passed, and
+    QEMU received an IOTLB invalidation covering its IOVA between its two
+    lines; the timer's case ran in softirq over the case's own task."""
+    cases, cur = {}, None
+    for line, t in split_records(path):
+        if t is not None:
+            if cur is not None:
+                cur['descs'].append((t.group(1), t.group(2)))
+            continue
+        text = printk_split(line)[1]
+        m = RF_OPEN.search(text)
+        if m and m.group(1) in REALFLUSH_CASES:
+            cur = cases[m.group(1)] = {'descs': [], 'iova': None, 'closed': False,
+                                       'flags': None, 'result': None}
+            continue
+        m = RF_CLOSE.search(text)
+        if m and m.group(1) in cases:
+            c = cases[m.group(1)]
+            c['iova'], c['closed'] = int(m.group(2), 16), True
+            if m.group(3) is not None:
+                c['flags'] = (m.group(3), m.group(4))
+            cur = None
+            continue
+        m = RF_RESULT.match(text)
+        if m and m.group(2) in cases:
+            cases[m.group(2)]['result'] = m.group(1)
+    bad, seen = [], []
+    for name in REALFLUSH_CASES:
+        c = cases.get(name)
+        if c is None or not c['closed']:
+            bad.append('%s: %s' % (name, 'did not run' if c is None else 'did not finish its unmap'))
+            continue
+        if c['result'] != 'ok':
+            bad.append('%s: KUnit result %s' % (name, c['result'] or 'missing'))
+        if c['flags'] is not None and c['flags'] != ('1', '1'):
+            bad.append('%s: the timer ran with softirq %s and the case\'s task current %s: '
+                       'not the interrupt that was to be checked' % ((name,) + c['flags']))
+        hit = [d for d in c['descs'] if rf_covers(d[0], d[1], c['iova'])]
+        if hit:
+            seen.append('%s 0x%x: %s %s' % (name.split('_')[3], c['iova'], hit[0][0], hit[0][1]))
+        else:
+            bad.append('%s: no IOTLB invalidation of 0x%x reached QEMU during the case (%d trace records)'
+                       % (name, c['iova'], len(c['descs'])))
+    return bad, 'each real unmap during a KUnit case reached QEMU: ' + '; '.join(seen)
+
+
 def verdict(bad, summary, what='problems'):
     """Print a check's verdict for test.sh, which reads the first two
     lines: its summary, or how many WHAT and then the first 20; exit 1 on
@@ -1682,6 +1753,8 @@ def main():
     elif cmd == 'view':
         for dom, kind, f in tag_view(path) or []:
             print('%s %s\t%s' % (kind, dom, ' '.join('%s=%s' % kv for kv in sorted(f.items()))))
+    elif cmd == 'realflush':
+        verdict(*realflush(path))
     elif cmd == 'superpage':
         verdict(*superpage(path))
     elif cmd == 'suspend':

@@ -370,6 +370,39 @@ class IqeMatrix(unittest.TestCase):
 
 
 
+class RealFlush(unittest.TestCase):
+    def test_realflush_accepts_a_real_run(self):
+        """realflush: both cases' IOVAs invalidated in QEMU's trace, the timer over the case's task"""
+        bad, summary = vtdlog.realflush(fx('realflush-real.log'))
+        self.assertEqual(bad, [])
+        self.assertIn('case 0xffff7000', summary)
+        self.assertIn('timer 0xffff9000', summary)
+
+    def test_realflush_rejects_swallowed_submissions(self):
+        """realflush: tripped when no IOTLB invalidation reaches QEMU in either case (v1's hook)"""
+        bad, _ = vtdlog.realflush(fx('realflush-swallowed.log'))
+        self.assertEqual(len(bad), 2)
+        self.assertTrue(all('no IOTLB invalidation' in b for b in bad))
+
+    def test_realflush_rejects_a_swallowed_timer_flush(self):
+        """realflush: tripped when only the timer's invalidation is missing"""
+        bad, _ = vtdlog.realflush(fx('realflush-timer-swallowed.log'))
+        self.assertEqual(len(bad), 1)
+        self.assertIn('timer_during_the_case', bad[0])
+
+    def test_realflush_rejects_a_timer_that_missed_the_case(self):
+        """realflush: a timer that did not run over the case's task checked nothing"""
+        bad, _ = vtdlog.realflush(fx('realflush-not-the-case.log'))
+        self.assertEqual(len(bad), 1)
+        self.assertIn('not the interrupt', bad[0])
+
+    def test_realflush_rejects_a_log_without_the_suite(self):
+        """realflush: a log in which the suite never ran fails, it does not pass empty"""
+        bad, _ = vtdlog.realflush(fx('tap-real.log'))
+        self.assertEqual(len(bad), 2)
+        self.assertTrue(all('did not run' in b for b in bad))
+
+
 if __name__ == '__main__':
     unittest.main()
 
