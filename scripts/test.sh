@@ -319,6 +319,10 @@ freeze_kernel() {  # VARIANT
 #                          waiting for the flushes walking them under RCU:
 #                          the KUnit case unassign_waits_for_a_flush_in_progress
 #                          on legacy must fail
+#   devtlb-no-wait         a new device-TLB tag is published without waiting
+#                          for the walks in flight: the KUnit case
+#                          devtlb_assign_waits_for_a_flush_in_progress on
+#                          legacy must fail
 #   ats-first              both detach paths in 6.1's order (the tags
 #                          unassigned and ATS disabled first, then the entry
 #                          torn down, its device-TLB flush skipped):
@@ -335,11 +339,11 @@ freeze_kernel() {  # VARIANT
 # stock build that follows builds the series back (with NO_STOCK, a build
 # of its own). A copy of the build directory would not do: kbuild
 # rebuilds all of it.
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace ats-first kunit-swallow}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
 mutant_guests() {  # NAME -> the profiles its kernel boots
 	case $1 in
 	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
-	iqe-first-only|rcu-no-grace|kunit-swallow) echo legacy ;;
+	iqe-first-only|rcu-no-grace|devtlb-no-wait|kunit-swallow) echo legacy ;;
 	ats-first) echo legacy-ats sm-fl-ats ;;
 	*) echo vfio-sm-fl sm-fl-ats ;;
 	esac
@@ -623,14 +627,23 @@ report_mutant_iqe() {
 	esac
 }
 
-# The RCU walk's KUnit case on a kernel whose unassign does not wait for
-# it: the case must run and fail (a SKIP, its thread never started, is no
+# The RCU walk's KUnit cases on a kernel whose unassign (rcu-no-grace) or
+# device-TLB assign (devtlb-no-wait) does not wait for the walks in flight:
+# the case must run and fail (a SKIP, its thread never started, is no
 # proof).
-RCU_CASE=intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress
+rcu_case_of() {  # MUTANT -> SUITE.CASE, and what the mutant does
+	case $1 in
+	rcu-no-grace) echo intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress \
+		"frees without a grace period" ;;
+	devtlb-no-wait) echo intel_iommu_cache_tags.devtlb_assign_waits_for_a_flush_in_progress \
+		"publishes a device-TLB tag without waiting for the walks" ;;
+	esac
+}
 report_mutant_rcu() {
-	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json st
+	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json st kcase what
+	read -r kcase what < <(rcu_case_of "$m")
 	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
-	st=$(python3 - "$json" "${RCU_CASE#*.}" <<'PY' 2>/dev/null || echo "no KUnit results"
+	st=$(python3 - "$json" "${kcase#*.}" <<'PY' 2>/dev/null || echo "no KUnit results"
 import json, sys
 def cases(g):
     for c in g.get('test_cases', []):
@@ -642,9 +655,9 @@ print(found[0] if found else 'not run')
 PY
 )
 	case $st in
-	FAIL) result PASS control:mutant-rcu "$p,$m" "tripped: ${RCU_CASE#*.} failed on a kernel that frees without a grace period" ;;
-	PASS) result FAIL control:mutant-rcu "$p,$m" "${RCU_CASE#*.} passed on a kernel that frees without a grace period" ;;
-	*) result FAIL control:mutant-rcu "$p,$m" "${RCU_CASE#*.} did not run to a verdict on the mutant ($st): $LOGS/mutant-$m/$p.log" ;;
+	FAIL) result PASS control:mutant-rcu "$p,$m" "tripped: ${kcase#*.} failed on a kernel that $what" ;;
+	PASS) result FAIL control:mutant-rcu "$p,$m" "${kcase#*.} passed on a kernel that $what" ;;
+	*) result FAIL control:mutant-rcu "$p,$m" "${kcase#*.} did not run to a verdict on the mutant ($st): $LOGS/mutant-$m/$p.log" ;;
 	esac
 }
 
@@ -848,8 +861,8 @@ if [ "$mode" != check ]; then
 					ORACLE=40 run_guest_bg "mutant-$m" "$p" boot,vfio kunit.enable=0 & ;;
 				iqe-*) log "boot mutant-$m/$p (in the background, the queue error suite only)"
 					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
-				rcu-*) log "boot mutant-$m/$p (in the background, one KUnit case)"
-					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$RCU_CASE" & ;;
+				rcu-*|devtlb-no-wait,*) log "boot mutant-$m/$p (in the background, one KUnit case)"
+					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$(rcu_case_of "$m" | cut -d' ' -f1)" & ;;
 				kunit-swallow,*) log "boot mutant-$m/$p (in the background, the vtd_realflush module)"
 					env_short run_guest_bg "mutant-$m" "$p" boot,realflush "kunit.filter_glob=$REALFLUSH_SUITE" & ;;
 				ats-first,*) log "boot mutant-$m/$p (in the background, one hot-unplug and the domain switches)"
@@ -897,7 +910,7 @@ if [ "$mode" != check ]; then
 		for g in "${bg[@]}"; do
 			case $g in
 			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
-			mutant-rcu-*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
+			mutant-rcu-*|mutant-devtlb-no-wait:*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
 			mutant-ats-first:*) m=${g%%:*}; report_mutant_order "${m#mutant-}" "${g#*:}" ;;
 			mutant-kunit-swallow:*) m=${g%%:*}; report_mutant_realflush "${m#mutant-}" "${g#*:}" ;;
 			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
