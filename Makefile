@@ -4,7 +4,7 @@
 #   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
 #   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
 #   make soak    hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
-# Variables: PROFILE=legacy|legacy-ats|sm-cm-ats|lazy|vfio|vfio-cm (run, shell)
+# Variables: PROFILE=legacy-ats, or any profile of docs/profiles.md (run, shell)
 #            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
 #            series with the sanitizers (configs/debug.config), SERIES=kcsan
 #            the series with KCSAN (configs/kcsan.config)

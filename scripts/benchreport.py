@@ -454,7 +454,7 @@ def main():
             'Each latency is `dma_map_benchmark`\'s average for one run, bound to the virtio disk;'
             ' the table gives the median over the rounds and the range. Kernels built from'
             ' configs/vtd.config + configs/bench.config (no lock debugging, no KUnit, -O2, SLUB).'
-            ' How to read it: README, "make bench".',
+            ' How to read it: docs/testing.md, "make bench: how the figures are taken".',
             '',
             '![latency per kernel and profile](performance.png)',
             '',

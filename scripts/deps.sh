@@ -52,7 +52,7 @@ fi
 
 # QEMU with first-level translation (intel-iommu x-flts): QEMU 10. Debian 12
 # has it only in bookworm-backports; QEMU 7.2, bookworm's own, is not
-# enough (README, "QEMU").
+# enough (docs/profiles.md, "QEMU 10, and why not QEMU 7.2").
 qemu_flts() {
 	local help
 	help=$(qemu-system-x86_64 -device intel-iommu,help 2>/dev/null) || return 1

@@ -108,7 +108,7 @@ finish() {
 # The Debian version the series was last tested on (patches/tested-on).
 tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
-# Every QEMU profile scripts/qemu.sh knows (README, "QEMU profiles").
+# Every QEMU profile scripts/qemu.sh knows (docs/profiles.md).
 PROFILES_ALL="legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats lazy vfio vfio-cm vfio-sm vfio-sm-cm vfio-sm-fl"
 # The series' version: N of "[PATCH vN 00/NN]" in the cover letter, 1 if none.
 series_version() {
