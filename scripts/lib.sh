@@ -23,7 +23,9 @@ ARCH=x86_64
 export ARCH
 NPROC=$(nproc)
 
-_t0=$(date +%s)
+# One clock for a whole command: the scripts it runs inherit its start.
+_t0=${VTD_T0:-$(date +%s)}
+export VTD_T0=$_t0
 log()  { printf '[%5ss] %s\n' "$(( $(date +%s) - _t0 ))" "$*" >&2; }
 die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -72,8 +74,42 @@ result() {
 	printf '%-4s %-34s %-10s %s\n' "$1" "$2" "${3:--}" "${4:-}"
 }
 
-# The closing line: "N passed, N failed, N skipped", with the Debian base
-# named when it is not the one the series was last tested on.
+# $RESULTS as KTAP v1 (scripts/ktap.py), beside it as results.ktap, and
+# two checks of it: the tree's kunit.py parse must accept it with the
+# verdict of the results (exit 0 only if none failed), and must reject a
+# copy in which one passed result is turned into a failure.
+ktap_results() {
+	local ktap=${RESULTS%.tsv}.ktap kunit=$TREE/tools/testing/kunit/kunit.py
+	local nfail rc n doctored=$LOGS/results-doctored.ktap
+	python3 "$TOP/scripts/ktap.py" "$RESULTS" "$ktap" || { result FAIL ktap-parse - "ktap.py could not write $ktap"; return; }
+	if [ ! -f "$kunit" ]; then
+		result FAIL ktap-parse - "no kunit.py to read $ktap: $kunit"
+		return
+	fi
+	nfail=$(grep -c '^FAIL' "$RESULTS" || true)
+	n=$(grep -c '^\(not \)\?ok ' "$ktap" || true)
+	rc=0; python3 "$kunit" parse "$ktap" > "$LOGS/ktap-parse.out" 2>&1 || rc=$?
+	if [ "$n" = 0 ]; then
+		result FAIL ktap-parse - "$ktap holds no result"
+	elif { [ "$nfail" = 0 ] && [ "$rc" = 0 ]; } || { [ "$nfail" != 0 ] && [ "$rc" != 0 ]; }; then
+		result PASS ktap-parse - "kunit.py parse read $n results from $ktap and exited $rc ($nfail failed)"
+	else
+		result FAIL ktap-parse - "kunit.py parse exited $rc on $ktap, which holds $nfail failure(s): $LOGS/ktap-parse.out"
+	fi
+	# The control: the first passed result, failed.
+	if ! awk '!d && /^ok [0-9]+ / && !/# SKIP/ {sub(/^ok/, "not ok"); d=1} {print} END {exit !d}' "$ktap" > "$doctored"; then
+		result FAIL control:ktap-parse - "no passed result in $ktap to turn into a failure"
+	elif python3 "$kunit" parse "$doctored" > "$LOGS/ktap-parse-doctored.out" 2>&1; then
+		result FAIL control:ktap-parse - "kunit.py parse exited 0 on $doctored, which has a failure"
+	else
+		result PASS control:ktap-parse - "kunit.py parse rejected a copy with one passed result turned into a failure"
+	fi
+	python3 "$TOP/scripts/ktap.py" "$RESULTS" "$ktap" || true
+}
+
+# The closing line: "N passed, N failed, N skipped", with the failures
+# repeated above it and the Debian base named when it is not the one the
+# series was last tested on.
 closing_line() {
 	local p f s note="" used tested
 	p=$(grep -c '^PASS' "$RESULTS" 2>/dev/null || true)
@@ -83,6 +119,10 @@ closing_line() {
 	used=$(cat "$TREE/.debian-version" 2>/dev/null || true)
 	if [ -n "$used" ] && [ "$used" != "$tested" ]; then
 		note=" (base $used, series tested on $tested)"
+	fi
+	if [ "${f:-0}" != 0 ]; then
+		echo "failed:"
+		awk -F'\t' '$1 == "FAIL" {printf "  %s %s: %s\n", $2, $3, $4}' "$RESULTS"
 	fi
 	echo "${p:-0} passed, ${f:-0} failed, ${s:-0} skipped$note"
 	[ "${f:-0}" = 0 ]
@@ -100,7 +140,8 @@ finish() {
 	fi
 	kill $(jobs -p) 2>/dev/null
 	echo
-	echo "$FINISH_NAME: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS"
+	ktap_results
+	echo "$FINISH_NAME: $(( ($(date +%s) - T0) / 60 ))m$(( ($(date +%s) - T0) % 60 ))s; logs in $LOGS; results in ${RESULTS%.tsv}.ktap"
 	closing_line
 	exit $?
 }

@@ -8,8 +8,6 @@
                                 e.g. KCSAN: left to another check)
   vtdlog.py kunit-console LOG   the console lines of the boot-time KUnit run
   vtdlog.py batching SERIES-LOG STOCK-LOG   the workload's submissions compared
-  vtdlog.py events LOG          cache_tag_* events: counts and tags per domain
-  vtdlog.py raw LOG [N]         the first N cache_tag_* trace lines
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
   vtdlog.py order LOG           tags assigned before the caches can fill,
                                 device-TLB tags dropped before ATS goes off,
@@ -40,6 +38,7 @@ Standard library only. Output is tab-separated where other scripts read it.
 import base64
 import collections
 import gzip
+import os
 import re
 import sys
 import zlib
@@ -1718,14 +1717,6 @@ def main():
         k_c = counts(sys.argv[3], 'workload')['workload']
         for r in batching(s_c, k_c):
             print('\t'.join(r))
-    elif cmd == 'events':
-        evs = events(path)
-        c = collections.Counter(e[0] for e in evs)
-        for k in sorted(c):
-            print('count\t%s\t%d' % (k, c[k]))
-        for name, f, _ in evs:
-            if name in ('cache_tag_assign', 'cache_tag_unassign'):
-                print('tag\t%s\t%s' % (name, '\t'.join('%s=%s' % kv for kv in sorted(f.items()))))
     elif cmd == 'check':
         bad, n = check(path)
         print('checked %d events, %d violations' % (n, len(bad)))
@@ -1750,9 +1741,6 @@ def main():
             sys.argv[3], sum(seen.values()), ', '.join('%s %d' % kv for kv in sorted(seen.items()))))
     elif cmd == 'tags':
         verdict(*tags(path), what='disagreements')
-    elif cmd == 'view':
-        for dom, kind, f in tag_view(path) or []:
-            print('%s %s\t%s' % (kind, dom, ' '.join('%s=%s' % kv for kv in sorted(f.items()))))
     elif cmd == 'realflush':
         verdict(*realflush(path))
     elif cmd == 'superpage':
@@ -1785,13 +1773,14 @@ def main():
         print(sum(1 for e in evs if e[0] == sys.argv[3]))
     elif cmd == 'iqe-matrix':
         print('%s\t%s' % iqe_matrix(path))
-    elif cmd == 'raw':
-        n = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-        for _, _, line in events(path)[:n]:
-            print(line)
     else:
         sys.exit(__doc__)
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except BrokenPipeError:
+        # A reader that stops early (grep -q) is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

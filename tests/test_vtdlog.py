@@ -828,3 +828,27 @@ class CompressedDump(unittest.TestCase):
         bad, n = vtdlog.check(path)
         self.assertEqual(n, 0)
         self.assertTrue(any('nothing was checked' in b for b in bad), bad)
+
+
+class Command(unittest.TestCase):
+    def run_piped(self, *args):
+        """vtdlog.py ARGS | head -n 1, as `grep -q` reads it: (status, stderr)."""
+        import subprocess
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, '..', 'scripts', 'vtdlog.py')] +
+                             list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.readline()
+        p.stdout.close()  # the reader goes away with the rest unread
+        err = p.stderr.read().decode()
+        return p.wait(), err
+
+    def test_a_reader_that_stops_early_gets_no_traceback(self):
+        """vtdlog.py: a reader that stops after one line (grep -q) gets no BrokenPipeError traceback, and the exit code is 0"""
+        # Enough lines that the writer is still writing when the pipe closes.
+        import tempfile
+        f = tempfile.NamedTemporaryFile('w', suffix='.log', delete=False)
+        f.write(open(fx('trace-real.log')).read() * 20)
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        rc, err = self.run_piped('console-lines', f.name)
+        self.assertNotIn('Traceback', err)
+        self.assertEqual(rc, 0)
