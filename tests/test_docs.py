@@ -1,0 +1,42 @@
+"""The docs' profile table against the harness's own list of profiles."""
+import os
+import re
+import unittest
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+
+
+def harness_profiles(lib=os.path.join(TOP, 'scripts', 'lib.sh')):
+    m = re.search(r'^PROFILES_ALL="([^"]*)"', open(lib).read(), re.M)
+    return m.group(1).split() if m else []
+
+
+def documented_profiles(md=os.path.join(TOP, 'docs', 'profiles.md')):
+    """The first table of docs/profiles.md: one row per profile, its name first."""
+    names, inside = [], False
+    for line in open(md):
+        m = re.match(r'\| `([a-z0-9-]+)`( \(default\))? \|', line)
+        if m:
+            names.append(m.group(1))
+            inside = True
+        elif inside and not line.startswith('|'):
+            break
+    return names
+
+
+class Profiles(unittest.TestCase):
+    def test_docs_list_every_profile_once(self):
+        """docs/profiles.md's table lists exactly the profiles of lib.sh's PROFILES_ALL, in its order"""
+        have = harness_profiles()
+        self.assertGreaterEqual(len(have), 10)
+        self.assertEqual(documented_profiles(), have)
+
+    def test_a_profile_missing_from_the_docs_is_caught(self):
+        """docs/profiles.md check: tripped by a copy of the table without vfio-sm-fl"""
+        import tempfile
+        text = open(os.path.join(TOP, 'docs', 'profiles.md')).read()
+        f = tempfile.NamedTemporaryFile('w', suffix='.md', delete=False)
+        f.write(re.sub(r'^\| `vfio-sm-fl` \|.*\n', '', text, count=1, flags=re.M))
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        self.assertNotEqual(documented_profiles(f.name), harness_profiles())
