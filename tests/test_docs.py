@@ -40,3 +40,32 @@ class Profiles(unittest.TestCase):
         f.close()
         self.addCleanup(os.unlink, f.name)
         self.assertNotEqual(documented_profiles(f.name), harness_profiles())
+
+
+class GuestSteps(unittest.TestCase):
+    def step_functions(self):
+        import glob
+        found = {}
+        for path in sorted(glob.glob(os.path.join(TOP, 'guest', 'steps', '*.sh'))):
+            for name in re.findall(r'^step_(\w+)\(\)', open(path).read(), re.M):
+                found.setdefault(name, []).append(os.path.basename(path))
+        return found
+
+    def test_each_step_defined_once_outside_init(self):
+        """guest steps: every step_NAME is defined once, in guest/steps/, and init defines none"""
+        found = self.step_functions()
+        self.assertGreaterEqual(len(found), 20)
+        self.assertEqual({n: f for n, f in found.items() if len(f) > 1}, {})
+        self.assertEqual(re.findall(r'^step_\w+\(\)', open(os.path.join(TOP, 'guest', 'init')).read(), re.M), [])
+
+    def test_every_step_the_harness_asks_for_exists(self):
+        """guest steps: every step test.sh and soak.sh name in a steps list has its step_NAME"""
+        found = self.step_functions()
+        asked = set()
+        for script in ('test.sh', 'soak.sh', 'bench.sh', 'run.sh'):
+            text = open(os.path.join(TOP, 'scripts', script)).read()
+            for lst in re.findall(r'\b(boot,[a-z,-]+)', text):
+                asked.update(lst.split(','))
+        asked.discard('shell')
+        self.assertGreater(len(asked), 5)
+        self.assertEqual(sorted(s for s in asked if s.replace('-', '_') not in found), [])
