@@ -69,3 +69,15 @@ class GuestSteps(unittest.TestCase):
         asked.discard('shell')
         self.assertGreater(len(asked), 5)
         self.assertEqual(sorted(s for s in asked if s.replace('-', '_') not in found), [])
+
+    def test_guest_scripts_parse(self):
+        """guest steps: init and every step file parse as busybox sh scripts (sh -n)"""
+        import glob
+        import shutil
+        import subprocess
+        sh = shutil.which('busybox')
+        if not sh:
+            self.skipTest('no busybox on this machine')
+        files = [os.path.join(TOP, 'guest', 'init')] + sorted(glob.glob(os.path.join(TOP, 'guest', 'steps', '*.sh')))
+        bad = [f for f in files if subprocess.run([sh, 'sh', '-n', f], capture_output=True).returncode]
+        self.assertEqual(bad, [])
