@@ -8,6 +8,7 @@ Follows LOG (the serial console QEMU writes) and, for each guest line
 disk (id vblk1 on root port rp1, block node d0, ATS as in the profile);
 for each "@@SUSPEND N", waits until the guest has suspended to RAM and
 wakes it (system_wakeup). Exits when the guest is done or QEMU goes away.
+How long each removal took QEMU goes to LOG.hotplug, a line a round.
 Standard library only.
 """
 import json
@@ -69,13 +70,40 @@ def take_event(f, match, deadline):
     return None
 
 
-def wait_deleted(f, dev, timeout=120):
+def present(f, dev):
+    """Whether QEMU still has DEV (a user-created device, under
+    /machine/peripheral)."""
+    reply = call(f, 'qom-list', quiet=True, path='/machine/peripheral')
+    return any(p.get('name') == dev for p in reply.get('return', []))
+
+
+def wait_deleted(f, dev, n, note, since, timeout=120, again=15):
     """QEMU finishes an unplug after the guest lets go of the device; only
-    then is the block node free for a new device. Wait for DEVICE_DELETED."""
-    if take_event(f, lambda e: e['event'] == 'DEVICE_DELETED' and
-                  e.get('data', {}).get('device') == dev, time.time() + timeout):
-        return True
-    print('hotplug.py: no DEVICE_DELETED for %s after %ds' % (dev, timeout), file=sys.stderr)
+    then is the block node free for a new device. Wait for DEVICE_DELETED.
+    Every AGAIN seconds without it: a device QEMU no longer has counts as
+    deleted, and one it still has is asked for again (device_del once
+    more: 6.1's ACPI hot-plug driver, busy with the previous round, can
+    miss the request; a repeated request is refused by QEMU while the
+    first is still pending, harmlessly). NOTE gets how round N went, timed
+    from SINCE, when its device_del was sent."""
+    deadline, asked = time.time() + timeout, 1
+    while True:
+        if take_event(f, lambda e: e['event'] == 'DEVICE_DELETED' and
+                      e.get('data', {}).get('device') == dev, min(deadline, time.time() + again)):
+            note('round %s: DEVICE_DELETED %.1fs after device_del, sent %d time(s)'
+                 % (n, time.time() - since, asked))
+            return True
+        if not present(f, dev):
+            note('round %s: %s gone without DEVICE_DELETED %.1fs after device_del, sent %d time(s)'
+                 % (n, dev, time.time() - since, asked))
+            return True
+        if time.time() >= deadline:
+            break
+        call(f, 'device_del', quiet=True, id=dev)
+        asked += 1
+    note('round %s: %s still there %.1fs after device_del, sent %d time(s); no DEVICE_DELETED'
+         % (n, dev, time.time() - since, asked))
+    print('hotplug.py: %s not removed %.0fs after device_del' % (dev, time.time() - since), file=sys.stderr)
     return False
 
 
@@ -130,7 +158,12 @@ def wake(f, n, log, timeout=300):
 
 def main(log, sock_path):
     ats = os.environ.get('ATS', 'off') == 'on'
+
+    def note(text):
+        with open(log + '.hotplug', 'a') as out:
+            out.write(text + '\n')
     f = None
+    del_at = time.time()
     pos = 0
     partial = ''
     deadline = time.time() + float(os.environ.get('TIMEOUT', '600'))
@@ -154,8 +187,9 @@ def main(log, sock_path):
                 continue
             if m.group(1) == 'del':
                 call(f, 'device_del', id='vblk1')
+                del_at = time.time()
                 continue
-            wait_deleted(f, 'vblk1')
+            wait_deleted(f, 'vblk1', m.group(2), note, del_at)
             for _ in range(50):
                 if 'return' in call(f, 'device_add', quiet=True, driver='virtio-blk-pci',
                                     id='vblk1', bus='rp1', drive='d0',

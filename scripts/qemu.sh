@@ -140,7 +140,7 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
 		helper=$!
 	fi
-	rm -f "$logf.idle"
+	rm -f "$logf.idle" "$logf.hotplug"
 	timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio </dev/null >>"$logf" 2>&1 &
 	local q=$!
 	python3 "$TOP/scripts/guestdog.py" "$logf" "$run/dog.sock" "$IDLE" "$q" &

@@ -199,7 +199,7 @@ run_mutants() {
 	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
 }
 report_mutants() {
-	local m logf out sa
+	local m logf out sa hit
 	for m in $SOAK_MUTANTS; do
 		mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
 		logf=$LOGS/mutant-$m/legacy-ats.log
@@ -211,11 +211,11 @@ report_mutants() {
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant kernel has no line tables or series lines: the check ran without them"
 		elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}"); then
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
-		elif out=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
+		elif hit=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
 			# Rejected by its lines: the race is in a function the
 			# mutant (a commit on the series) changed, resolved from its
 			# vmlinux, not merely one with an IOMMU frame.
-			result PASS control:mutant-kcsan "legacy-ats,$m" "tripped: ${out#violation$'\t'}"
+			result PASS control:mutant-kcsan "legacy-ats,$m" "tripped: ${hit#violation$'\t'}"
 		else
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "rejected, but not for a KCSAN report on the series' lines: $(echo "$out" | sed -n 2p | cut -c1-150)"
 		fi

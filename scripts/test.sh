@@ -91,6 +91,21 @@ guest_results() {
 	python3 "$TOP/scripts/vtdlog.py" kselftest "$1" | sed 's/\t/\tvfio:/'
 }
 
+# hotplug_host LOG: QEMU's side of the hot-plug rounds (scripts/hotplug.py
+# writes LOG.hotplug): the slowest removal, the rounds whose device_del
+# was sent again, and any removal that never completed.
+hotplug_host() {
+	[ -s "$1.hotplug" ] || { echo "QEMU's side not recorded ($1.hotplug)"; return; }
+	awk '{ r = $2; sub(/:$/, "", r) }
+		/ still there / { stuck = stuck " round " r }
+		{ for (i = 1; i < NF; i++) if ($i ~ /^[0-9.]+s$/ && $(i + 1) == "after") { t = $i + 0; break } }
+		t > max { max = t; at = r }
+		match($0, / sent [0-9]+ time/) && substr($0, RSTART + 6, RLENGTH - 11) + 0 > 1 { again++ }
+		/ gone without / { noev++ }
+		END { printf "QEMU: slowest removal %.1f s (round %s), device_del sent again in %d round(s), %d removal(s) without DEVICE_DELETED", max, at, again, noev
+			if (stuck != "") printf ", never removed:%s", stuck }' "$1.hotplug"
+}
+
 # report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
 # On the series kernel (and the debug kernel, the series with sanitizers)
 # nothing may be skipped: a step that skips there (no events, no trace, no
@@ -131,6 +146,7 @@ report_guest() {
 	fi
 	while IFS=$'\t' read -r st name det; do
 		[ "$name" = guest-finished ] && { finished=0; continue; }
+		[ "$name" != hotplug ] || det="$det; $(hotplug_host "$logf")"
 		if [ "$st" = SKIP ] && { [ "$v" = series ] || [ "$v" = debug ] || [ "$v" = kcsan ]; }; then
 			st=FAIL det="skipped on the series kernel, so nothing was checked: $det"
 		fi
@@ -590,7 +606,7 @@ report_mutant_oops() {
 # A sanitizer mutant: the sanitizers check must reject its guest, for the
 # reason the mutant was made for.
 report_mutant_sanitizer() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want hit
 	case $m in leak-tag|leak-on-enomem) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
 	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
@@ -600,12 +616,16 @@ report_mutant_sanitizer() {
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant guest hung or did not run: $logf"
 		return
 	fi
-	if out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "$BUILD/mutant-$m/vtd-iommu-syms"); then
+	if out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "$BUILD/mutant-$m/vtd-iommu-syms" 2>&1); then
 		result FAIL control:mutant-sanitizer "$p,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
-	elif out=$(grep -m1 $'^violation\t'"$want:" <<< "$out"); then
-		result PASS control:mutant-sanitizer "$p,$m" "tripped: ${out#violation$'\t'}"
+	elif hit=$(grep -m1 $'^violation\t'"$want:" <<< "$out"); then
+		result PASS control:mutant-sanitizer "$p,$m" "tripped: ${hit#violation$'\t'}"
 	else
-		result FAIL control:mutant-sanitizer "$p,$m" "rejected, but with no $want violation: $(echo "$out" | sed -n 2p | cut -c1-150)"
+		# What it was rejected for instead (or, with no violation line,
+		# how the check failed: its output, stderr included).
+		local why
+		why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
+		result FAIL control:mutant-sanitizer "$p,$m" "rejected, but with no $want violation: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
 	fi
 }
 

@@ -16,8 +16,10 @@ step_hotplug() {
 		fi
 		kill $loop 2>/dev/null; wait $loop 2>/dev/null
 		echo "@@HOTPLUG add $i"
-		if ! disk_ready 30; then
-			tap fail hotplug "round $i: $DISK did not come back after device_add"; return
+		# 60 s: the host asks QEMU again every 15 s when the removal
+		# does not complete (scripts/hotplug.py).
+		if ! disk_ready 60; then
+			tap fail hotplug "round $i: $DISK did not come back within 60 s of asking for it"; return
 		fi
 		seed=$((i * 7919))
 		if dmaio write $DISK $seed 0 64 4096 >/dev/null && dmaio verify $DISK $seed 0 64 4096 >/dev/null; then
