@@ -5,7 +5,7 @@ Standard library only.
 """
 import re
 
-from logread import console, kselftest, tap
+from logread import NESTED, console, kselftest, tap
 from tracerules import check, tags
 
 
@@ -92,7 +92,7 @@ def hang(path):
             host.append(line[7:].strip())
         elif line.startswith('@@VTD ok ') or line.startswith('@@VTD not ok '):
             last_tap = line[6:].split(' # ')[0]
-        elif line.startswith('@@KST ') and line[6:].strip():
+        elif NESTED.match(line) and line[6:].strip():
             last_kst = line[6:].strip()
         elif 'VTD-MARK ' in line:
             last_mark = line.split('VTD-MARK ', 1)[1].strip()

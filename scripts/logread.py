@@ -112,19 +112,22 @@ TAPPLAN = re.compile(r'@@VTD 1\.\.(\d+)\s*$')
 
 
 def tap(path):
-    """The guest's own TAP: [(status, name, detail)], and whether it ran to
-    the end. The plan must match the results: a missing or short plan, or
-    numbers out of order, is a result of its own, FAIL tap-plan."""
+    """The guest's own KTAP (its top level; a step's nested test is
+    kselftest()'s): [(status, name, detail)], and whether it ran to the
+    end. The plan comes first, and the results must match it: a missing,
+    late or wrong plan, or numbers out of order, is a result of its own,
+    FAIL tap-plan."""
     res = []
     done = False
     plan = None
+    late = False
     numbers = []
     for line in console(path):
         if '@@VTD-DONE' in line:
             done = True
         m = TAPPLAN.search(line)
         if m:
-            plan = int(m.group(1))
+            plan, late = int(m.group(1)), bool(numbers)
             continue
         m = TAPLINE.search(line)
         if not m:
@@ -139,26 +142,32 @@ def tap(path):
         res.append((status, m.group(3), detail))
     if done:
         if plan is None:
-            res.append(('FAIL', 'tap-plan', 'the guest printed no TAP plan'))
-        elif plan != len(res) or numbers != list(range(1, len(numbers) + 1)):
+            res.append(('FAIL', 'tap-plan', 'the guest printed no KTAP plan'))
+        elif late:
+            res.append(('FAIL', 'tap-plan', 'the plan came after %d results, not first' % len(numbers)))
+        elif plan != len(numbers) or numbers != list(range(1, len(numbers) + 1)):
             res.append(('FAIL', 'tap-plan', 'plan 1..%d, but %d results numbered %s' %
                         (plan, len(numbers), ','.join(map(str, numbers)) or 'none')))
     return res, done
 
 
-KST = re.compile(r'@@KST (.*)$')
+# A test a guest step runs (the VFIO selftest), nested under the step's
+# result line four spaces in; that line gives its exit code, "selftest
+# exit=N", as kselftest's runner does.
+NESTED = re.compile(r'@@VTD {5}(.*)$')
+NESTED_EXIT = re.compile(r'@@VTD (?:ok|not ok) \d+ \S+ # .*\bselftest exit=(\d+)')
 
 
 def kselftest(path, kst=None):
-    """The in-guest kselftest's TAP, which the guest prefixes with '@@KST ':
+    """The kselftest TAP a guest step nests under its result (NESTED):
     [(status, name, detail)]. kselftest_harness prints 'ok N fixture.test',
     'not ok N fixture.test' and 'ok N # SKIP reason' (whose name only the
     '#  RUN fixture.test' line before it has), a plan '1..N' first, and
-    exits 0 (pass), 1 (fail) or 4 (skip); the guest adds 'KST-EXIT rc'.
-    The plan, the numbering and the exit code must agree with the results.
-    KST: another prefix's pattern (make soak runs one selftest per device,
-    each behind '@@KST-<bdf> ')."""
-    kst = kst or KST
+    exits 0 (pass), 1 (fail) or 4 (skip); the step's result line gives
+    that exit code. The plan, the numbering and the exit code must agree
+    with the results. KST: another prefix's pattern, the exit code a
+    'KST-EXIT rc' line of it (make soak runs one selftest per device, each
+    behind '@@KST-<bdf> ', interleaved: data, not nested results)."""
     res = []
     plan = None
     rc = None
@@ -167,7 +176,12 @@ def kselftest(path, kst=None):
     said = []
     seen = False
     for line in console(path):
-        m = kst.search(line)
+        if kst is None:
+            m = NESTED_EXIT.search(line)
+            if m:
+                rc, seen = int(m.group(1)), True
+                continue
+        m = (kst or NESTED).search(line)
         if not m:
             continue
         seen = True

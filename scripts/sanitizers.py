@@ -48,7 +48,8 @@ EXPECT_DMAR = re.compile(r'^vfio_cache_tags: (\w+): DMA from (?:[0-9a-f]{4}:)?'
                          r'([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) to unmapped IOVA (0x[0-9a-f]+) must fault\s*$')
 
 
-KST_RESULT = re.compile(r'^@@KST (?:not )?ok \d+ (?:\S+\.)?(\w+)\s*$')
+# A result of the selftest, nested under its step's result (logread.NESTED).
+KST_RESULT = re.compile(r'^@@VTD {5}(?:not )?ok \d+ (?:\S+\.)?(\w+)\s*$')
 
 
 DMAR_FAULT = re.compile(r'DMAR: \[(?:DMA Read|DMA Write|INTR-REMAP)[^]]*\] Request device '

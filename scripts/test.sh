@@ -106,6 +106,35 @@ hotplug_host() {
 			if (stuck != "") printf ", never removed:%s", stuck }' "$1.hotplug"
 }
 
+# guest_ktap LOG TAG: the guest's own KTAP (its "@@VTD " lines, the VFIO
+# selftest nested in them) as the tree's kunit.py parse reads it, which
+# must agree with the guest: exit 0 if no result failed, else non-zero.
+# A log with no nested test checked nothing. Control: a copy with the
+# nested selftest's first passed result failed, which it must reject.
+guest_ktap() {
+	local logf=$1 tag=$2 k kunit=$TREE/tools/testing/kunit/kunit.py rc n nested nfail
+	k=$LOGS/guest-ktap-${tag//,/-}.ktap
+	python3 "$TOP/scripts/vtdlog.py" console-lines "$logf" | sed -n 's/^@@VTD //p' > "$k"
+	n=$(grep -c '^ *\(not \)\?ok ' "$k" || true)
+	nested=$(grep -c '^    \(not \)\?ok ' "$k" || true)
+	nfail=$(grep -c '^ *not ok ' "$k" || true)
+	rc=0; python3 "$kunit" parse "$k" > "$k.out" 2>&1 || rc=$?
+	if [ "$nested" = 0 ]; then
+		result FAIL guest-ktap "$tag" "no nested selftest in the guest's KTAP, nothing to check: $k"
+	elif { [ "$nfail" = 0 ] && [ "$rc" = 0 ]; } || { [ "$nfail" != 0 ] && [ "$rc" != 0 ]; }; then
+		result PASS guest-ktap "$tag" "kunit.py parse read the guest's KTAP ($n results, $nested of them the nested selftest's) and exited $rc ($nfail failed)"
+	else
+		result FAIL guest-ktap "$tag" "kunit.py parse exited $rc on the guest's KTAP, which holds $nfail failure(s): $k.out"
+	fi
+	if ! awk '!d && /^    ok [0-9]+ / && !/# SKIP/ {sub(/^    ok/, "    not ok"); d=1} {print} END {exit !d}' "$k" > "$k.doctored"; then
+		result FAIL control:guest-ktap "$tag" "no passed nested result in $k to turn into a failure"
+	elif python3 "$kunit" parse "$k.doctored" > "$k.doctored.out" 2>&1; then
+		result FAIL control:guest-ktap "$tag" "kunit.py parse exited 0 on $k.doctored, whose nested selftest has a failure"
+	else
+		result PASS control:guest-ktap "$tag" "kunit.py parse rejected a copy with one of the nested selftest's results failed"
+	fi
+}
+
 # report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
 # On the series kernel (and the debug kernel, the series with sanitizers)
 # nothing may be skipped: a step that skips there (no events, no trace, no
@@ -937,6 +966,7 @@ if [ "$mode" != check ]; then
 			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
 			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;
 			esac
+			[ "$g" != series:vfio ] || guest_ktap "$LOGS/series/vfio.log" vfio
 		done
 	fi
 fi

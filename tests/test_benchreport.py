@@ -23,13 +23,13 @@ UNAME = {'bench-stock': '6.1.192', 'bench-series': '6.1.192', 'bench-6.12': '6.1
 
 def timed_log(d, rnd, kernel, profile, runs, uname=None, done=True):
     """runs: {(threads, granule): (map, unmap)}"""
-    lines = ['@@VTD TAP version 13', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
+    lines = ['@@VTD KTAP version 1', '@@VTD 1..2', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
              '@@INFO uname %s' % (uname or UNAME[kernel])]
     for (t, g), (m, u) in sorted(runs.items()):
         lines.append('@@DMB t=%d g=%d s=3 map=%.1f map_sd=1.0 unmap=%.1f unmap_sd=2.0' % (t, g, m, u))
     lines.append('@@VTD ok 2 dmbench # %d runs' % len(runs))
     if done:
-        lines += ['@@VTD 1..2', '@@VTD-DONE']
+        lines.append('@@VTD-DONE')
     with open(os.path.join(d, 'r%d-%s-%s.log' % (rnd, kernel, profile)), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
@@ -131,12 +131,12 @@ class BenchReport(unittest.TestCase):
 
 def prof_log(d, kernel, rows, uname=None, done=True):
     """rows: [(percent, '[k]' or '[.]', symbol)], as perf report prints them"""
-    lines = ['@@VTD TAP version 13', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
+    lines = ['@@VTD KTAP version 1', '@@VTD 1..2', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
              '@@INFO uname %s' % (uname or UNAME[kernel])]
     lines += ['@@PROF     %5.2f%%  %s %s' % r for r in rows]
     lines.append('@@VTD ok 2 dmbprof # average unmap latency(us):3.6 standard deviation:1.8')
     if done:
-        lines += ['@@VTD 1..2', '@@VTD-DONE']
+        lines.append('@@VTD-DONE')
     with open(os.path.join(d, 'prof-%s-legacy-ats.log' % kernel), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
