@@ -23,24 +23,30 @@ ARCH=x86_64
 export ARCH
 NPROC=$(nproc)
 
-# One clock for a whole command: the scripts it runs inherit its start.
-_t0=${VTD_T0:-$(date +%s)}
-export VTD_T0=$_t0
 log()  { printf '[%5ss] %s\n' "$(( $(date +%s) - _t0 ))" "$*" >&2; }
 die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
 # One make command at a time on a work/ directory: the first script of a
-# command takes the lock, the scripts it runs inherit it.
+# command takes the lock (fd 9 on work/.lock) and notes itself and its
+# start in work/.lock.holder; the scripts it runs inherit the open lock,
+# and so know they hold it, and take the command's start from the note:
+# one clock for the whole command. (Nothing of it goes through the
+# environment.)
 lock_work() {
-	[ -n "${VTD_LOCK_HELD:-}" ] && return 0
 	mkdir -p "$WORK"
+	if [ "$(readlink "/proc/$$/fd/9" 2>/dev/null || true)" = "$(readlink -f "$WORK/.lock")" ]; then
+		_t0=$(sed -n 's/^t0=//p' "$WORK/.lock.holder" 2>/dev/null || true)
+		_t0=${_t0:-$(date +%s)}
+		return 0
+	fi
+	_t0=$(date +%s)
 	exec 9>>"$WORK/.lock"
 	if ! flock -n 9; then
-		die "$WORK is in use by another command: $(cat "$WORK/.lock.holder" 2>/dev/null || echo unknown).
+		die "$WORK is in use by another command: $(head -n 1 "$WORK/.lock.holder" 2>/dev/null || echo unknown).
 Wait for it to finish, or stop it (kill that pid), then run this again."
 	fi
-	printf "'%s' (pid %s, started %s)\n" "${VTD_COMMAND:-$(basename "$0") $*}" "$$" "$(date '+%F %T')" > "$WORK/.lock.holder"
-	export VTD_LOCK_HELD=$$
+	printf "'%s' (pid %s, started %s)\nt0=%s\n" "${VTD_COMMAND:-$(basename "$0") $*}" "$$" "$(date -d "@$_t0" '+%F %T')" "$_t0" \
+		> "$WORK/.lock.holder"
 }
 lock_work "$@"
 
