@@ -5,7 +5,9 @@ KUnit run and the cache_tag_* trace dump.
 Standard library only.
 """
 import base64
+import functools
 import gzip
+import os
 import re
 import zlib
 
@@ -19,6 +21,23 @@ TRACE = re.compile(r'(?:\d+@\d+\.\d+:)?(vtd_inv_\w+)\b ?(.*)$')
 MARK = re.compile(r'VTD-MARK (begin|end) (\S+)')
 
 
+def read_once(fn):
+    """FN(path)'s result, as a list, computed once per version of the file:
+    the checks of one boot, run in one process (report.py), read and
+    split its log once."""
+    memo = {}
+
+    @functools.wraps(fn)
+    def once(path):
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+        if key not in memo:
+            memo.clear()
+            memo[key] = list(fn(path))
+        return memo[key]
+    return once
+
+
 def lines(path):
     """The log's physical lines: console text and QEMU trace records."""
     with open(path, errors='replace') as f:
@@ -26,6 +45,7 @@ def lines(path):
             yield line.rstrip('\r\n')
 
 
+@read_once
 def split_records(path):
     """(console line, None) or (None, trace record match), in log order.
     A trace record that QEMU wrote into the middle of a console line runs
@@ -51,6 +71,7 @@ def split_records(path):
 PRINTK_INSIDE = re.compile(r'^(.*?[^\s\]].*?)(\[\s*\d+\.\d+\]\[\s*[TC]\d+\] .*)$')
 
 
+@read_once
 def console(path):
     """The guest's console lines, QEMU's trace records taken out, and a
     kernel message that split a line of user space taken out of it too:

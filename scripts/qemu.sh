@@ -160,7 +160,7 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 # vCPU's timer vector stays in service (ISR) with interrupts on, or
 # waits in IRR though it could be taken. Kept as
 # LOG.tcg-stall, booted once more, reported.
-rm -f "$logf.qemu-abort" "$logf.tcg-stall" "$logf.stalled" "$logf.qemu-state" "$logf.tcg-stall.qemu-state"
+rm -f "$logf.end" "$logf.qemu-abort" "$logf.tcg-stall" "$logf.stalled" "$logf.qemu-state" "$logf.tcg-stall.qemu-state"
 rc=0
 boot_once || rc=$?
 if [ -f "$logf.stalled" ]; then
@@ -177,4 +177,27 @@ elif [ $rc != 0 ] && [ $rc != 124 ] && grep -a -q -E '^qemu-system-x86_64: .*Ass
 	rc=0
 	boot_once || rc=$?
 fi
+# How the boot ended, in one record beside the log (LOG.end, JSON), which
+# is all the host reads of it: rc; how (finished: QEMU exited 0 after the
+# guest powered off; exit: QEMU failed; timeout: killed after TIMEOUT;
+# silent: killed after IDLE seconds without output; stalled: a vCPU got
+# no timer interrupts in both boots); detail; again (the first boot of
+# two, kept aside: qemu-abort or tcg-stall).
+how=finished detail=""
+if [ -f "$logf.stalled" ]; then
+	how=stalled detail=$(head -c 300 "$logf.stalled")
+elif [ -f "$logf.idle" ]; then
+	how=silent detail="no console output for $(cat "$logf.idle")s"
+elif [ $rc = 124 ]; then
+	how=timeout detail="still running after ${TIMEOUT}s"
+elif [ $rc != 0 ]; then
+	how=exit detail="QEMU exited $rc"
+fi
+again=""
+[ ! -f "$logf.qemu-abort" ] || again=qemu-abort
+[ ! -f "$logf.tcg-stall" ] || again=tcg-stall
+python3 -c 'import json, sys
+rc, how, detail, again, path = sys.argv[1:]
+json.dump({"rc": int(rc), "how": how, "detail": detail.strip(), "again": again}, open(path, "w"))' \
+	"$rc" "$how" "$detail" "$again" "$logf.end"
 exit $rc

@@ -46,9 +46,10 @@ vtdlog_result() {
 	fi
 }
 
-# run_guest VARIANT PROFILE STEPS [APPEND]: boot; the exit status goes to .rc
+# run_guest VARIANT PROFILE STEPS [APPEND]: boot; how it ended goes to
+# LOG.end (qemu.sh; guest_end reads it)
 run_guest() {
-	local v=$1 p=$2 rc=0
+	local v=$1 p=$2
 	mkdir -p "$LOGS/$v"
 	local k=$BUILD/$v/arch/x86/boot/bzImage
 	# The variant's kernel as built at the start (freeze_kernel): the
@@ -58,8 +59,7 @@ run_guest() {
 	case $v in mutant-*) k=$BUILD/$v/bzImage ;; esac
 	[ "$v" = deb ] && k=$DEB_KERNEL
 	KERNEL=$k APPEND=${4:-} TIMEOUT=${GUEST_TIMEOUT:-$(timeout_of "$p")} IDLE=${GUEST_IDLE:-600} \
-		"$TOP/scripts/qemu.sh" "$p" "$3" "$LOGS/$v/$p.log" || rc=$?
-	echo $rc > "$LOGS/$v/$p.rc"
+		"$TOP/scripts/qemu.sh" "$p" "$3" "$LOGS/$v/$p.log" || true
 }
 
 # A mutant guest whose disk breaks stops printing: a minute of silence
@@ -82,28 +82,6 @@ run_guest_bg() {
 		done
 		sleep 2
 	done
-}
-
-# guest_results LOG: the guest's step results (its TAP; "guest-finished"
-# FAIL if it did not reach the end) and the VFIO selftest's cases (vfio:*).
-guest_results() {
-	python3 "$TOP/scripts/vtdlog.py" tap "$1"
-	python3 "$TOP/scripts/vtdlog.py" kselftest "$1" | sed 's/\t/\tvfio:/'
-}
-
-# hotplug_host LOG: QEMU's side of the hot-plug rounds (scripts/hotplug.py
-# writes LOG.hotplug): the slowest removal, the rounds whose device_del
-# was sent again, and any removal that never completed.
-hotplug_host() {
-	[ -s "$1.hotplug" ] || { echo "QEMU's side not recorded ($1.hotplug)"; return; }
-	awk '{ r = $2; sub(/:$/, "", r) }
-		/ still there / { stuck = stuck " round " r }
-		{ for (i = 1; i < NF; i++) if ($i ~ /^[0-9.]+s$/ && $(i + 1) == "after") { t = $i + 0; break } }
-		t > max { max = t; at = r }
-		match($0, / sent [0-9]+ time/) && substr($0, RSTART + 6, RLENGTH - 11) + 0 > 1 { again++ }
-		/ gone without / { noev++ }
-		END { printf "QEMU: slowest removal %.1f s (round %s), device_del sent again in %d round(s), %d removal(s) without DEVICE_DELETED", max, at, again, noev
-			if (stuck != "") printf ", never removed:%s", stuck }' "$1.hotplug"
 }
 
 # guest_ktap LOG TAG: the guest's own KTAP (its "@@VTD " lines, the VFIO
@@ -135,101 +113,30 @@ guest_ktap() {
 	fi
 }
 
-# report_guest VARIANT PROFILE STEPS: turn a guest's log into result lines.
-# On the series kernel (and the debug kernel, the series with sanitizers)
-# nothing may be skipped: a step that skips there (no events, no trace, no
-# edu device, a selftest case) checked nothing.
+# report_guest VARIANT PROFILE STEPS: a boot's result lines, from its log
+# read once (scripts/report.py, which also writes the boot's record,
+# LOG.json). On the series' kernels nothing may be skipped: a step that
+# skips there (no events, no trace, no edu device, a selftest case)
+# checked nothing.
 report_guest() {
-	local v=$1 p=$2 steps=$3 logf=$LOGS/$1/$2.log rc tag finished=1 st name det bad out
-	rc=$(cat "$LOGS/$v/$p.rc" 2>/dev/null || echo 1)
-	local again=""
-	[ -f "$logf.qemu-abort" ] && again="; booted twice: QEMU aborted the first time on an assertion of its own ($logf.qemu-abort)"
-	[ -f "$logf.tcg-stall" ] && again="; booted twice: QEMU gave a vCPU no timer interrupts the first time ($logf.tcg-stall)"
+	local v=$1 p=$2 logf=$LOGS/$1/$2.log tag st name t det
 	tag=$p
 	case $v in stock|deb|debug|kcsan) tag="$p,$v" ;; esac
 	tag=${GUEST_TAG:-$tag}
-	if [ ! -s "$logf" ]; then
-		result FAIL boot "$tag" "no log: the guest did not run ($logf)"
-		return
-	fi
-	local given ran
-	IFS=$'\t' read -r given ran < <(python3 "$TOP/scripts/vtdlog.py" kernel-identity "$logf" || true)
-	if [ -z "$given" ] || [ -z "$ran" ] || [ "$given" != "$ran" ]; then
-		result FAIL kernel-identity "$tag" "given '${given:-no version read}', the guest ran '${ran:-no Linux version line}': $logf"
-	fi
-	if [ "$rc" = 124 ]; then
-		# What the guest got to before it was killed, then its results
-		# so far (their plan and exit checks fail: it did not finish).
-		if [ -f "$logf.stalled" ]; then
-			result FAIL boot "$tag" "QEMU gave a vCPU no timer interrupts in both boots, stopped: $(cut -c1-200 "$logf.stalled"): $logf, $logf.tcg-stall"
-		elif [ -f "$logf.idle" ]; then
-			result FAIL boot "$tag" "guest hung, killed: $(python3 "$TOP/scripts/vtdlog.py" hang "$logf" | cut -c1-400): $logf"
-		else
-			result FAIL boot "$tag" "guest still running after $(timeout_of "$p")s, killed: $(python3 "$TOP/scripts/vtdlog.py" hang "$logf" | cut -c1-300): $logf"
-		fi
-		while IFS=$'\t' read -r st name det; do
-			[ "$st" = FAIL ] && [ "$name" != guest-finished ] || continue
-			result "$st" "$name" "$tag" "$det"
-		done < <(guest_results "$logf")
-		return
-	fi
-	while IFS=$'\t' read -r st name det; do
-		[ "$name" = guest-finished ] && { finished=0; continue; }
-		[ "$name" != hotplug ] || det="$det; $(hotplug_host "$logf")"
-		if [ "$st" = SKIP ] && { [ "$v" = series ] || [ "$v" = debug ] || [ "$v" = kcsan ]; }; then
-			st=FAIL det="skipped on the series kernel, so nothing was checked: $det"
-		fi
-		result "$st" "$name" "$tag" "$det"
-	done < <(guest_results "$logf")
-	# (The kcsan kernel's KCSAN reports are the sanitizers check's: it
-	# fails those that involve drivers/iommu.)
-	bad=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf" $([ "$v" != kcsan ] || echo KCSAN))
-	if [ $finished = 0 ]; then
-		result FAIL boot "$tag" "the guest did not finish its steps (exit $rc): $logf"
-	elif [ "$rc" != 0 ]; then
-		result FAIL boot "$tag" "the guest finished, but qemu.sh exited $rc: $logf"
-	elif [ -n "$bad" ]; then
-		result FAIL boot "$tag" "$(echo "$bad" | head -n 1 | cut -c1-120) ($(echo "$bad" | wc -l) lines): $logf"
-	else
-		result PASS boot "$tag" "booted ${ran##* (vtd@cache-tags) }, the kernel given; ran $steps; no WARNING, BUG or unannounced DMAR fault$again"
-	fi
-	case $v in series|debug|kcsan) ;; *) return 0 ;; esac
-	vtdlog_result trace-check "$tag" check "$logf"
-	# The debugfs view against the trace replay, at the end of every
-	# profile: after the hotplug rounds and domain switches, where run.
-	vtdlog_result tags-vs-trace "$tag" tags "$logf"
-	# Users' tools read the events: trace-cmd (libtraceevent) and perf.
-	local tool
-	for tool in trace-cmd perf; do
-		case ,$steps, in *,$tool,*) ;; *) continue ;; esac
-		vtdlog_result $tool-parse "$tag" tools "$logf" $tool
-	done
-	vtdlog_result attach-order "$tag" order "$logf"
-	case ,$steps, in *,hotplug,*)
-		# The disk's device-TLB tag: assigned at boot and on each re-add,
-		# unassigned on each removal and when the domain switches.
-		set -- $(python3 "$TOP/scripts/vtdlog.py" follow "$logf" 0000:01:00.0)
-		local a=${1#assigns=} u=${2#unassigns=} live=${3#live=}
-		if [ "$live" = 1 ] && [ "$u" -ge 5 ] && [ $((a - u)) = 1 ]; then
-			result PASS hotplug-tags "$tag" "disk's device-TLB tag: $a assigns, $u unassigns, 1 live at the end ($4)"
-		else
-			result FAIL hotplug-tags "$tag" "disk's device-TLB tag: $a assigns, $u unassigns, $live live ($4)"
-		fi ;;
-	esac
-	case ,$steps, in *,suspend,*)
-		# Suspend to RAM: the queue re-initialised under live tags.
-		vtdlog_result suspend-resume "$tag" suspend "$logf" ;;
-	esac
-	case ,$steps, in *,superpage,*)
-		# 2 MiB superpages on a first-level domain, as QEMU saw them unmapped.
-		vtdlog_result superpage-flush "$tag" superpage "$logf" ;;
-	esac
-	if [ "$p" = lazy ]; then
-		local n
-		n=$(python3 "$TOP/scripts/vtdlog.py" count "$logf" cache_tag_flush_all)
-		if [ "$n" -gt 0 ]; then result PASS lazy-flush-all "$tag" "$n cache_tag_flush_all events from the flush queue"
-		else result FAIL lazy-flush-all "$tag" "lazy mode produced no cache_tag_flush_all"; fi
-	fi
+	while IFS=$'\t' read -r st name t det; do
+		result "$st" "$name" "$t" "$det"
+	done < <(python3 "$TOP/scripts/report.py" "$v" "$p" "$tag" "$3" "$logf" ||
+		printf 'FAIL\treport\t%s\treport.py failed on %s\n' "$tag" "$logf")
+}
+
+# guest_end LOG FIELD: how a boot ended, one field of qemu.sh's LOG.end
+# (rc, how, detail, again); "none" when the boot left no record.
+guest_end() {
+	python3 -c 'import json, sys
+try:
+    print(json.load(open(sys.argv[1] + ".end"))[sys.argv[2]])
+except (OSError, ValueError, KeyError):
+    print("none")' "$1" "$2"
 }
 
 # kunit_json LOG JSON: kunit.py parse of LOG's KUnit lines into JSON (and
@@ -305,7 +212,7 @@ iqe_matrix() {  # JSON TAG
 compare_counts() {  # series vs stock on the fixed workload, both booted in this run
 	local p=$1 st name det
 	for v in series stock; do
-		if [ "$(cat "$LOGS/$v/$p.rc" 2>/dev/null)" != 0 ]; then
+		if [ "$(guest_end "$LOGS/$v/$p.log" rc)" != 0 ]; then
 			result FAIL batching "$p" "the $v guest of this run did not finish: nothing to compare"
 			return
 		fi
@@ -451,7 +358,7 @@ build_mutants() {
 # The stale-IOTLB oracle and the trace-coverage test must fail on it.
 report_mutant_vfio() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log kst oracle trace stale
-	if [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ] || [ ! -s "$logf" ]; then
+	if [ "$(guest_end "$logf" rc)" = 124 ] || [ ! -s "$logf" ]; then
 		result FAIL control:mutant-oracle "$p,$m" "the mutant guest hung or did not run: $logf"
 		return
 	fi
@@ -621,7 +528,7 @@ report_mutant_oops() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out
 	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
 		result FAIL control:mutant-oops "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
-	elif [ ! -s "$logf" ] || [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ]; then
+	elif [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
 		result FAIL control:mutant-oops "$p,$m" "the mutant guest hung or did not run: $logf"
 	elif out=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf" || echo "error	vtdlog.py faults failed"); [ -z "$out" ]; then
 		result FAIL control:mutant-oops "$p,$m" "the fault check accepted the mutant: $logf"
@@ -641,7 +548,7 @@ report_mutant_sanitizer() {
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
 		return
 	fi
-	if [ ! -s "$logf" ] || [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ]; then
+	if [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant guest hung or did not run: $logf"
 		return
 	fi
@@ -718,7 +625,7 @@ PY
 ATS_FIRST_STEPS=boot,hotplug,domain-switch,trace-dump
 report_mutant_order() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out nd na nt
-	if [ ! -s "$logf" ] || [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" = 124 ]; then
+	if [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
 		result FAIL control:mutant-order "$p,$m" "the mutant guest hung or did not run: $logf"
 		return
 	fi
@@ -738,14 +645,14 @@ print(n["ats-disable"], n["disable-before-teardown"], n["teardowns"])' "$TOP/scr
 
 report_mutant_dio() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken hang
-	rc=$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null || echo none)
+	rc=$(guest_end "$logf" rc)
 	dio=$(python3 "$TOP/scripts/vtdlog.py" tap "$logf" 2>/dev/null | awk -F'\t' '$2 == "dio" {print $1 "\t" $3; exit}')
 	broken=$(grep -a -m1 -E "$VIRTIO_BROKEN" "$logf" 2>/dev/null || true)
 	if [ "${dio%%$'\t'*}" = FAIL ]; then
 		result PASS control:mutant-dio "$p,$m" "tripped: dio failed on a first-level domain: $(echo "${dio#*$'\t'}" | cut -c1-110)"
 	elif [ -z "$dio" ] && [ -n "$broken" ]; then
 		result PASS control:mutant-dio "$p,$m" "tripped: the disk's DMA broke before dio could finish (guest exit $rc): ${broken#qemu-system-x86_64: }"
-	elif [ -z "$dio" ] && [ -f "$logf.idle" ] && hang=$(python3 "$TOP/scripts/vtdlog.py" hang "$logf") &&
+	elif [ -z "$dio" ] && [ "$(guest_end "$logf" how)" = silent ] && hang=$(python3 "$TOP/scripts/vtdlog.py" hang "$logf") &&
 		[[ $hang == *"NMI: CPU 0 in default_idle_call"* && $hang == *"D state: "*dmaio* ]]; then
 		# The disk's I/O never completed: the guest sat idle, its reader
 		# in D state, until the watchdog's NMI (seen once, on a loaded
@@ -792,7 +699,7 @@ realflush_test() {
 }
 report_mutant_realflush() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out
-	if [ "$(cat "$LOGS/mutant-$m/$p.rc" 2>/dev/null)" != 0 ]; then
+	if [ "$(guest_end "$logf" rc)" != 0 ]; then
 		result FAIL control:mutant-realflush "$p,$m" "the mutant guest did not finish: $logf"
 	elif out=$(python3 "$TOP/scripts/vtdlog.py" realflush "$logf"); then
 		result FAIL control:mutant-realflush "$p,$m" "the check passed on a kernel that drops submissions during KUnit cases: $(echo "$out" | head -n 1)"

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""report.py: a boot's results from its log and qemu.sh's record of how
+it ended (LOG.end), on the guest KTAP fixtures."""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'scripts'))
+import report  # noqa: E402
+
+
+class Report(unittest.TestCase):
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='report-')
+        self.addCleanup(shutil.rmtree, self.d)
+
+    def boot(self, fixture, end, lines=()):
+        """A boot's log (FIXTURE and LINES) and its LOG.end (END, or none)."""
+        log = os.path.join(self.d, 'legacy.log')
+        shutil.copy(os.path.join(HERE, 'fixtures', fixture), log)
+        with open(log, 'a') as f:
+            f.writelines(l + '\n' for l in lines)
+        if end is not None:
+            with open(log + '.end', 'w') as f:
+                json.dump(end, f)
+        return log
+
+    def rows(self, variant, log, steps='boot,events,dio,workload,tag-view,trace-dump'):
+        return report.report(variant, 'legacy', 'legacy', steps, log)[0]
+
+    def test_a_finished_guest_reports_its_steps_and_boot(self):
+        """report: a guest that finished gives one row per step, then boot (stock: no trace checks)"""
+        rows = self.rows('stock', self.boot('tap-real.log', {'rc': 0, 'how': 'finished', 'detail': '', 'again': ''}))
+        self.assertEqual([n for _, n, _ in rows],
+                         ['kernel-identity', 'iommu', 'events', 'dio', 'workload', 'tag-view', 'trace-dump', 'boot'])
+        self.assertEqual(rows[-1][0], 'PASS')
+
+    def test_a_timeout_is_a_failed_boot(self):
+        """report: a boot qemu.sh killed at its timeout fails, saying so, and lists only failures"""
+        rows = self.rows('stock', self.boot('tap-real.log', {'rc': 124, 'how': 'timeout', 'again': '',
+                                                              'detail': 'still running after 1200s'}))
+        boot = [r for r in rows if r[1] == 'boot']
+        self.assertEqual(boot[0][0], 'FAIL')
+        self.assertIn('guest still running after 1200s, killed', boot[0][2])
+        self.assertEqual([r for r in rows if r[0] == 'PASS'], [])
+
+    def test_no_record_of_the_end_is_a_failed_boot(self):
+        """report: a log without qemu.sh's LOG.end fails the boot (qemu.sh did not finish)"""
+        rows = self.rows('stock', self.boot('tap-real.log', None))
+        self.assertIn(('FAIL', 'boot'), [(s, n) for s, n, _ in rows])
+
+    def test_a_skip_on_the_series_kernel_is_a_failure(self):
+        """report: a step skipped on the series' kernel checked nothing: FAIL"""
+        log = self.boot('tap-real.log', {'rc': 0, 'how': 'finished', 'detail': '', 'again': ''})
+        with open(log) as f:
+            text = f.read().replace('ok 2 events # cache_tag', 'ok 2 events # SKIP cache_tag')
+        with open(log, 'w') as f:
+            f.write(text)
+        rows = self.rows('series', log)
+        self.assertIn('skipped on the series kernel', dict((n, d) for _, n, d in rows)['events'])
+        self.assertEqual(dict((n, s) for s, n, _ in rows)['events'], 'FAIL')
+
+    def test_the_record_is_written_beside_the_log(self):
+        """report: LOG.json holds how the boot ended and every result row"""
+        log = self.boot('tap-real.log', {'rc': 0, 'how': 'finished', 'detail': '', 'again': ''})
+        sys.stdout, out = open(os.devnull, 'w'), sys.stdout
+        try:
+            report.main('stock', 'legacy', 'legacy,stock', 'boot,events,dio,workload,tag-view,trace-dump', log)
+        finally:
+            sys.stdout.close()
+            sys.stdout = out
+        with open(log + '.json') as f:
+            rec = json.load(f)
+        self.assertEqual(rec['ended']['how'], 'finished')
+        self.assertTrue(rec['guest']['done'])
+        self.assertEqual(rec['results'][-1]['name'], 'boot')
+
+
+class HotplugHost(unittest.TestCase):
+    def test_rounds_summarised(self):
+        """report: QEMU's side of the hot-plug rounds, the slowest, the repeats, the missing events and a stuck one"""
+        d = tempfile.mkdtemp(prefix='report-')
+        self.addCleanup(shutil.rmtree, d)
+        log = os.path.join(d, 'x.log')
+        with open(log + '.hotplug', 'w') as f:
+            f.write('round 1: DEVICE_DELETED 2.3s after device_del, sent 1 time(s)\n'
+                    'round 2: DEVICE_DELETED 31.5s after device_del, sent 3 time(s)\n'
+                    'round 3: vblk1 gone without DEVICE_DELETED 16.0s after device_del, sent 2 time(s)\n'
+                    'round 4: vblk1 still there 121.0s after device_del, sent 9 time(s); no DEVICE_DELETED\n')
+        self.assertEqual(report.hotplug_host(log),
+                         'QEMU: slowest removal 121.0 s (round 4), device_del sent again in 3 round(s), '
+                         '1 removal(s) without DEVICE_DELETED, never removed: round 4')
+
+    def test_nothing_recorded(self):
+        """report: no LOG.hotplug says so"""
+        self.assertIn("QEMU's side not recorded", report.hotplug_host('/nonexistent/x.log'))
+
+
+if __name__ == '__main__':
+    unittest.main()
