@@ -7,23 +7,46 @@
 mode=${1:-all}
 var=$(variant)
 PROFILES=${PROFILES:-$PROFILES_ALL}
-# Profiles whose workload counts are compared against stock 6.1.
 # The boot-time suite that drives the emulated IOMMU into queue errors
-# (patch 4) runs in the first profile (128-bit descriptors) and again here
-# (scalable mode, 256-bit descriptors).
+# (patch 4) runs in the first profile (128-bit descriptors) and again in
+# the one whose plan row filters for it (sm-fl: 256-bit descriptors).
 IQE_SUITE=intel_iommu_qi_errors
-IQE_SM_PROFILE=${IQE_SM_PROFILE:-sm-fl}
+# Profiles whose workload counts are compared against stock 6.1.
 COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 
-# The guest steps of each profile.
-steps_of() {
-	case $1 in
-	legacy-ats) echo boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf ;;
-	sm-fl-ats) echo boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump ;;
-	lazy) echo boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf ;;
-	vfio*) echo boot,events,dio,vfio,tag-view,trace-dump ;;
-	*) echo boot,events,dio,workload,tag-view,trace-dump ;;
-	esac
+# The plan: every boot of make test, one row each (scripts/plan.tsv: the
+# kernel, profile, steps, command line, how it runs and what it must
+# show). plan_rows KERNEL: its rows, "profile steps append run expect",
+# tab-separated, in the plan's order ("-" read as empty).
+PLAN=$TOP/scripts/plan.tsv
+plan_rows() {
+	awk -F'\t' -v k="$1" '!/^#/ && $1 == k {
+		for (i = 3; i <= 6; i++) if ($i == "-") $i = ""
+		print $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6 }' OFS='\t' "$PLAN"
+}
+# plan_get KERNEL PROFILE FIELD: one field (steps, append, run, expect)
+# of a row; fails if the plan has no such row.
+plan_get() {
+	awk -F'\t' -v k="$1" -v p="$2" -v f="$3" '
+		BEGIN { n = split("kernel profile steps append run expect", h, " "); for (i = 1; i <= n; i++) col[h[i]] = i }
+		!/^#/ && $1 == k && $2 == p { v = $col[f]; print (v == "-" ? "" : v); found = 1; exit }
+		END { if (!found) { print "scripts/plan.tsv has no row for kernel " k ", profile " p > "/dev/stderr"; exit 1 } }' "$PLAN"
+}
+# The guest steps of a profile, on the series' kernels.
+steps_of() { plan_get series "$1" steps; }
+# run_opt RUN KEY: a run option's value (oracle=N), or "1" for a flag
+# (bg, short), or nothing.
+run_opt() {
+	local o
+	for o in ${1//,/ }; do
+		case $o in "$2") echo 1; return ;; "$2"=*) echo "${o#*=}"; return ;; esac
+	done
+}
+# boot_append APPEND [KUNIT]: a boot's command line: KUnit runs only in
+# the boot given KUNIT (the first of the series and of the debug kernel)
+# or one whose APPEND filters the suites.
+boot_append() {
+	case " $1 " in *" kunit."*) echo "$1" ;; *) [ -n "${2:-}" ] && echo "$1" || echo "kunit.enable=0 $1" ;; esac
 }
 # The VFIO profiles' stale-IOTLB oracle waits ~0.3s of DMA per cycle
 # (about 300 s in all on a quiet machine). The others take 10-80 s there;
@@ -32,7 +55,40 @@ steps_of() {
 # machine or in CI, all of them take several times longer: these limits
 # are for a guest that still makes progress. One that has stopped is
 # caught sooner, by qemu.sh's watchdog: nothing printed for IDLE seconds.
+# A row that runs "short" (a negative control) gets 300 s, and 60 s of
+# silence: a mutant guest whose disk breaks stops printing.
 timeout_of() { case $1 in vfio*) echo 3600 ;; *) echo 1200 ;; esac; }
+# plan_boot KERNEL VARIANT PROFILE [KUNIT]: boot one row of the plan as
+# VARIANT (the kernel's build), in the background if the row says bg.
+plan_boot() {
+	local steps append run oracle
+	steps=$(plan_get "$1" "$3" steps) append=$(plan_get "$1" "$3" append) run=$(plan_get "$1" "$3" run)
+	oracle=$(run_opt "$run" oracle)
+	append=$(boot_append "$append" "${4:-}")
+	if [ -n "$(run_opt "$run" short)" ]; then
+		ORACLE=${oracle:-1000} GUEST_TIMEOUT=300 GUEST_IDLE=60 run_guest_bg "$2" "$3" "$steps" "$append"
+	elif [ -n "$oracle" ]; then
+		ORACLE=$oracle run_guest_bg "$2" "$3" "$steps" "$append"
+	elif [ -n "$(run_opt "$run" bg)" ]; then
+		run_guest_bg "$2" "$3" "$steps" "$append"
+	else
+		run_guest "$2" "$3" "$steps" "$append"
+	fi
+}
+# report_expected KERNEL MUTANT PROFILE: a negative control's report, the
+# one its row's expectation names (report_mutant_vfio for "mutant-vfio:
+# ..."), given the mutant, the profile and the expectation's text.
+report_expected() {
+	local expect fn
+	expect=$(plan_get "$1" "$3" expect)
+	fn=report_${expect%%:*}
+	fn=${fn//-/_}
+	if ! declare -F "$fn" >/dev/null; then
+		result FAIL plan "$3,$2" "the plan expects '${expect%%:*}' of $1, which no report_ function checks"
+		return
+	fi
+	"$fn" "$2" "$3" "${expect#*: }"
+}
 
 # vtdlog_result NAME TAG SUBCOMMAND ARGS...: a vtdlog.py verdict (its first
 # line the summary, its second the first violation) as a result line.
@@ -62,9 +118,6 @@ run_guest() {
 		"$TOP/scripts/qemu.sh" "$p" "$3" "$LOGS/$v/$p.log" || true
 }
 
-# A mutant guest whose disk breaks stops printing: a minute of silence
-# ends it, while a slow one that still prints gets five.
-env_short() { GUEST_TIMEOUT=300 GUEST_IDLE=60 "$@"; }
 # A background guest waits for one of BG_SLOTS slots: on 2 CPUs, more than
 # three guests dumping their traces at once starve the foreground guest
 # (five VFIO guests and sm-fl-ats once made it miss 300 s).
@@ -292,14 +345,6 @@ freeze_kernel() {  # VARIANT
 # of its own). A copy of the build directory would not do: kbuild
 # rebuilds all of it.
 MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
-mutant_guests() {  # NAME -> the profiles its kernel boots
-	case $1 in
-	skip-iotlb-sync-flush) echo vfio vfio-sm-fl sm-fl-ats ;;
-	iqe-first-only|rcu-no-grace|devtlb-no-wait|kunit-swallow) echo legacy ;;
-	ats-first) echo legacy-ats sm-fl-ats ;;
-	*) echo vfio-sm-fl sm-fl-ats ;;
-	esac
-}
 build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	local name=$1 var=${2:-series} patch=$TOP/tests/mutants/$1.patch rev idx=$WORK/mutant-$1.index t c stamp
 	local out=$BUILD/mutant-$1
@@ -411,13 +456,7 @@ print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" 
 # churn legacy-ats lacks; DEBUG_PROFILES="legacy-ats sm-fl-ats vfio" runs it.)
 DEBUG_PROFILES=${DEBUG_PROFILES:-legacy-ats vfio}
 DEBUG_MUTANTS=${DEBUG_MUTANTS:-leak-tag uaf-tag leak-on-enomem release-null}
-debug_steps() {
-	case $1 in
-	legacy-ats) echo boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak ;;
-	vfio*) echo boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak ;;
-	*) echo "$(steps_of "$1"),kmemleak" ;;
-	esac
-}
+debug_steps() { plan_get debug "$1" steps; }
 # leak-on-enomem: the switch to identity alone (8 allocations, the tag's
 # reference among them); the others add 1200 attempts and no new path.
 # failnth-hotadd counts only the caches made failable at boot (see
@@ -426,23 +465,10 @@ debug_steps() {
 # re-added disk in its root port's group (observed 2026-11-24, 603/0 at
 # cc82c4a+: 9 sites, no group, default domain or IOVA allocation), and
 # the step is there for the new group's path (19 sites).
-HOTADD_APPEND="slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova"
-debug_append() {  # PROFILE [HOTADD]
-	case $1 in legacy-ats) echo "$HOTADD_APPEND vtdhotadd=${2:-sites}" ;; esac
-}
-debug_mutant_append() {
-	case $1 in
-	leak-on-enomem) echo kunit.enable=0 vtdswitch=identity ;;
-	release-null) echo kunit.enable=0 "$(debug_append legacy-ats)" ;;
-	*) echo kunit.enable=0 ;;
-	esac
-}
-debug_mutant_steps() {
-	case $1 in
-	leak-on-enomem) echo boot,failnth-switch,kmemleak ;;
-	release-null) echo boot,failnth-hotadd ;;
-	*) echo boot,domain-switch,kmemleak ;;
-	esac
+# debug_append PROFILE [HOTADD]: the row's command line, vtdhotadd= as
+# asked (make soak's hotadd part: all).
+debug_append() {
+	plan_get debug "$1" append | sed "s/vtdhotadd=sites/vtdhotadd=${2:-sites}/"
 }
 debug_chain() {
 	local p m first=1 append rc
@@ -463,13 +489,8 @@ debug_chain() {
 		sleep 2
 	done
 	for p in $DEBUG_PROFILES; do
-		append=kunit.enable=0
-		[ $first = 0 ] || append=
+		plan_boot debug debug "$p" $([ $first = 0 ] || echo kunit) &
 		first=0
-		append="$append $(debug_append "$p")"
-		case $p in vfio*) ORACLE=200 run_guest_bg debug "$p" "$(debug_steps "$p")" "$append" & ;;
-		*) run_guest_bg debug "$p" "$(debug_steps "$p")" "$append" & ;;
-		esac
 	done
 	for m in $DEBUG_MUTANTS; do
 		# (Not "if ! ...": bash switches errexit off for what a
@@ -482,7 +503,9 @@ debug_chain() {
 			touch "$LOGS/debug/mutant-$m.failed"
 			continue
 		fi
-		run_guest_bg "mutant-$m" legacy-ats "$(debug_mutant_steps "$m")" "$(debug_mutant_append "$m")" &
+		while IFS=$'\t' read -r p _; do
+			plan_boot "debug-mutant:$m" "mutant-$m" "$p" < /dev/null &
+		done < <(plan_rows "debug-mutant:$m")
 	done
 	# The debug kernel back in its directory: a later make test finds it,
 	# and the mutants, up to date.
@@ -514,10 +537,9 @@ report_debug() {
 		vtdlog_result sanitizers "$p,debug" sanitizers "$LOGS/debug/$p.log" "$syms"
 	done
 	for m in $DEBUG_MUTANTS; do
-		case $m in
-		release-null) report_mutant_oops "$m" legacy-ats ;;
-		*) report_mutant_sanitizer "$m" legacy-ats ;;
-		esac
+		while IFS=$'\t' read -r p _; do
+			report_expected "debug-mutant:$m" "$m" "$p"
+		done < <(plan_rows "debug-mutant:$m")
 	done
 }
 # The hot-add mutant: the fault check must reject its guest, and for the
@@ -541,9 +563,8 @@ report_mutant_oops() {
 }
 # A sanitizer mutant: the sanitizers check must reject its guest, for the
 # reason the mutant was made for.
-report_mutant_sanitizer() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want hit
-	case $m in leak-tag|leak-on-enomem) want=kmemleak ;; uaf-tag) want=KASAN ;; *) want=$m ;; esac
+report_mutant_sanitizer() {  # MUTANT PROFILE EXPECTATION ("TOOL reports ...")
+	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want=${3%% *} hit
 	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
 		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
 		return
@@ -587,17 +608,12 @@ report_mutant_iqe() {
 # device-TLB assign (devtlb-no-wait) does not wait for the walks in flight:
 # the case must run and fail (a SKIP, its thread never started, is no
 # proof).
-rcu_case_of() {  # MUTANT -> SUITE.CASE, and what the mutant does
-	case $1 in
-	rcu-no-grace) echo intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress \
-		"frees without a grace period" ;;
-	devtlb-no-wait) echo intel_iommu_cache_tags.devtlb_assign_waits_for_a_flush_in_progress \
-		"publishes a device-TLB tag without waiting for the walks" ;;
-	esac
-}
-report_mutant_rcu() {
+report_mutant_rcu() {  # MUTANT PROFILE EXPECTATION
 	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json st kcase what
-	read -r kcase what < <(rcu_case_of "$m")
+	# The case: the one the row's command line filters for; what the
+	# mutant does: as the row's expectation says it.
+	kcase=$(plan_get "series-mutant:$m" "$p" append | sed -n 's/.*kunit.filter_glob=\([^ ]*\).*/\1/p')
+	what=${3#*on a kernel that }
 	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
 	st=$(python3 - "$json" "${kcase#*.}" <<'PY' 2>/dev/null || echo "no KUnit results"
 import json, sys
@@ -622,7 +638,6 @@ PY
 # every ATS disable (one hot-unplug: dmar_remove_one_dev_info(); the
 # domain switches: device_block_translation()). A trace without the
 # teardown events fails as "nothing was checked", which is no trip.
-ATS_FIRST_STEPS=boot,hotplug,domain-switch,trace-dump
 report_mutant_order() {
 	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out nd na nt
 	if [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
@@ -671,8 +686,8 @@ report_mutant_dio() {
 superpage_control() {
 	local logf=$LOGS/control/sm-fl-ats-sp_off.log out rc=0
 	mkdir -p "$LOGS/control"
-	KERNEL=$WORK/kernels/series/bzImage APPEND="kunit.enable=0 intel_iommu=sp_off" \
-		TIMEOUT=300 "$TOP/scripts/qemu.sh" sm-fl-ats boot,superpage "$logf" || rc=$?
+	KERNEL=$WORK/kernels/series/bzImage APPEND=$(boot_append "$(plan_get control sm-fl-ats append)") \
+		TIMEOUT=300 "$TOP/scripts/qemu.sh" sm-fl-ats "$(plan_get control sm-fl-ats steps)" "$logf" || rc=$?
 	if out=$(python3 "$TOP/scripts/vtdlog.py" superpage "$logf"); then
 		result FAIL control:superpage sm-fl-ats "the check accepted a run with superpages off (intel_iommu=sp_off): $(echo "$out" | head -n 1)"
 	elif grep -q 'without the invalidation hint' <<< "$out"; then
@@ -688,12 +703,11 @@ superpage_control() {
 # invalidation of each IOVA between the case's two lines. The built-in
 # suites are filtered out: only the module's runs. Its negative control
 # is the kunit-swallow mutant (report_mutant_realflush).
-REALFLUSH_SUITE=vtd_realflush
 realflush_test() {
 	local logf=$LOGS/control/legacy-realflush.log rc=0
 	mkdir -p "$LOGS/control"
-	KERNEL=$WORK/kernels/series/bzImage APPEND="kunit.filter_glob=$REALFLUSH_SUITE" \
-		TIMEOUT=300 "$TOP/scripts/qemu.sh" legacy boot,realflush "$logf" || rc=$?
+	KERNEL=$WORK/kernels/series/bzImage APPEND=$(boot_append "$(plan_get control legacy append)") \
+		TIMEOUT=300 "$TOP/scripts/qemu.sh" legacy "$(plan_get control legacy steps)" "$logf" || rc=$?
 	[ $rc = 0 ] || { result FAIL realflush legacy "the guest did not finish (exit $rc): $logf"; return; }
 	vtdlog_result realflush legacy realflush "$logf"
 }
@@ -767,30 +781,29 @@ if [ "$mode" != check ]; then
 	fi
 	bg=()
 	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
-		# VFIO guests mostly wait for the edu device: boot them alongside.
-		for p in $PROFILES; do
-			case $p in vfio*) log "boot $var/$p (in the background)"
-				run_guest_bg "$var" "$p" "$(steps_of "$p")" kunit.enable=0 & bg+=("$var:$p") ;;
-			esac
+		# The series' rows of the plan, in $PROFILES. The background ones
+		# (the VFIO guests mostly wait for the edu device) first. KUnit
+		# runs in the first foreground boot; a row may filter the suites
+		# (sm-fl: the queue error suite again, with 256-bit descriptors).
+		mapfile -t rows < <(plan_rows series)
+		for row in "${rows[@]}"; do
+			IFS=$'\t' read -r p steps append run expect <<< "$row"
+			[[ " $PROFILES " == *" $p "* ]] && [ -n "$(run_opt "$run" bg)" ] || continue
+			log "boot $var/$p (in the background)"
+			plan_boot series "$var" "$p" & bg+=("series $var $p")
 		done
 		first=1
-		for p in $PROFILES; do
-			case $p in vfio*) continue ;; esac
-			# KUnit runs once, in the first profile; the others skip it.
+		for row in "${rows[@]}"; do
+			IFS=$'\t' read -r p steps append run expect <<< "$row"
+			[[ " $PROFILES " == *" $p "* ]] && [ -z "$(run_opt "$run" bg)" ] || continue
+			step "boot $var/$p" plan_boot series "$var" "$p" $([ $first = 0 ] || echo kunit)
+			report_guest "$var" "$p" "$steps"
 			if [ $first = 1 ]; then
-				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")"
-				report_guest "$var" "$p" "$(steps_of "$p")"
 				kunit_results "$LOGS/$var/$p.log"
 				[ "$var" != series ] || iqe_matrix "$LOGS/kunit.json" "$var,$p"
-			elif [ "$var" = series ] && [ "$p" = "$IQE_SM_PROFILE" ]; then
-				# The queue error suite again with 256-bit descriptors.
-				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")" "kunit.filter_glob=$IQE_SUITE"
-				report_guest "$var" "$p" "$(steps_of "$p")"
+			elif [ "$var" = series ] && [[ $append == *"kunit.filter_glob=$IQE_SUITE"* ]]; then
 				kunit_results "$LOGS/$var/$p.log" "$var,$p"
 				iqe_matrix "$LOGS/kunit-$var,$p.json" "$var,$p"
-			else
-				step "boot $var/$p" run_guest "$var" "$p" "$(steps_of "$p")" kunit.enable=0
-				report_guest "$var" "$p" "$(steps_of "$p")"
 			fi
 			first=0
 		done
@@ -811,23 +824,11 @@ if [ "$mode" != check ]; then
 			# All in the background: a mutant guest mostly waits (for
 			# the edu device, or for a minute of silence on a broken
 			# disk) while stock builds.
-			for p in $(mutant_guests "$m"); do
-				case $m,$p in
-				*,vfio*) log "boot mutant-$m/$p (in the background, 40-cycle oracle)"
-					ORACLE=40 run_guest_bg "mutant-$m" "$p" boot,vfio kunit.enable=0 & ;;
-				iqe-*) log "boot mutant-$m/$p (in the background, the queue error suite only)"
-					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$IQE_SUITE" & ;;
-				rcu-*|devtlb-no-wait,*) log "boot mutant-$m/$p (in the background, one KUnit case)"
-					env_short run_guest_bg "mutant-$m" "$p" boot "kunit.filter_glob=$(rcu_case_of "$m" | cut -d' ' -f1)" & ;;
-				kunit-swallow,*) log "boot mutant-$m/$p (in the background, the vtd_realflush module)"
-					env_short run_guest_bg "mutant-$m" "$p" boot,realflush "kunit.filter_glob=$REALFLUSH_SUITE" & ;;
-				ats-first,*) log "boot mutant-$m/$p (in the background, one hot-unplug and the domain switches)"
-					env_short run_guest_bg "mutant-$m" "$p" "$ATS_FIRST_STEPS" "kunit.enable=0 vtdhotplug=1" & ;;
-				*) log "boot mutant-$m/$p (in the background, dio)"
-					env_short run_guest_bg "mutant-$m" "$p" boot,dio kunit.enable=0 & ;;
-				esac
-				bg+=("mutant-$m:$p")
-			done
+			while IFS=$'\t' read -r p steps append run expect; do
+				log "boot mutant-$m/$p (in the background, $steps${append:+, $append}): ${expect#*: }"
+				plan_boot "series-mutant:$m" "mutant-$m" "$p" < /dev/null &
+				bg+=("series-mutant:$m mutant-$m $p")
+			done < <(plan_rows "series-mutant:$m")
 		done
 	fi
 	if [ "$var" = series ] && [ -z "${NO_STOCK:-}" ]; then
@@ -840,15 +841,20 @@ if [ "$mode" != check ]; then
 		[ -n "${NO_MUTANT:-}" ] || step "build the series back" "$TOP/scripts/build.sh" series
 		STEP_RC=$stock_rc
 		if [ "$STEP_RC" = 0 ]; then
-			# The same selftest on stock 6.1: data tests pass, trace tests skip.
-			if [[ " $PROFILES " == *" vfio "* ]]; then
-				ORACLE=${STOCK_ORACLE:-200} run_guest_bg stock vfio "$(steps_of vfio)" kunit.enable=0 &
-				bg+=("stock:vfio")
-			fi
-			for p in $COMPARE; do
-				step "boot stock/$p" run_guest stock "$p" boot,workload kunit.enable=0
-				report_guest stock "$p" boot,workload
-				compare_counts "$p"
+			# The same selftest on stock 6.1 (data tests pass, trace
+			# tests skip) in the background; the workload of each
+			# profile compared.
+			mapfile -t rows < <(plan_rows stock)
+			for row in "${rows[@]}"; do
+				IFS=$'\t' read -r p steps append run expect <<< "$row"
+				if [ -n "$(run_opt "$run" bg)" ]; then
+					[[ " $PROFILES " == *" $p "* ]] || continue
+					plan_boot stock stock "$p" & bg+=("stock stock $p")
+				elif [[ " $COMPARE " == *" $p "* ]]; then
+					step "boot stock/$p" plan_boot stock stock "$p"
+					report_guest stock "$p" "$steps"
+					compare_counts "$p"
+				fi
 			done
 		else
 			result FAIL build stock "see $LOGS/build-stock.log"
@@ -856,7 +862,7 @@ if [ "$mode" != check ]; then
 	fi
 	if [ ${#bg[@]} -gt 0 ]; then
 		s0=$(date +%s)
-		log "waiting for the background guests (${bg[*]}) ..."
+		log "waiting for the background guests ($(printf '%s\n' "${bg[@]}" | cut -d' ' -f2,3 | tr ' \n' '/ ')) ..."
 		# Every job but the debug kernel's chain, which goes on beside
 		# the static checks.
 		for j in $(jobs -p); do
@@ -864,16 +870,12 @@ if [ "$mode" != check ]; then
 		done
 		log "background guests done in $(( $(date +%s) - s0 ))s"
 		for g in "${bg[@]}"; do
-			case $g in
-			mutant-iqe-*) m=${g%%:*}; report_mutant_iqe "${m#mutant-}" "${g#*:}" ;;
-			mutant-rcu-*|mutant-devtlb-no-wait:*) m=${g%%:*}; report_mutant_rcu "${m#mutant-}" "${g#*:}" ;;
-			mutant-ats-first:*) m=${g%%:*}; report_mutant_order "${m#mutant-}" "${g#*:}" ;;
-			mutant-kunit-swallow:*) m=${g%%:*}; report_mutant_realflush "${m#mutant-}" "${g#*:}" ;;
-			mutant-*:vfio*) m=${g%%:*}; report_mutant_vfio "${m#mutant-}" "${g#*:}" ;;
-			mutant-*) m=${g%%:*}; report_mutant_dio "${m#mutant-}" "${g#*:}" ;;
-			*) report_guest "${g%%:*}" "${g#*:}" "$(steps_of "${g#*:}")" ;;
+			read -r k v p <<< "$g"
+			case $k in
+			*-mutant:*) report_expected "$k" "${k#*-mutant:}" "$p" ;;
+			*) report_guest "$v" "$p" "$(plan_get "$k" "$p" steps)" ;;
 			esac
-			[ "$g" != series:vfio ] || guest_ktap "$LOGS/series/vfio.log" vfio
+			[ "$v:$p" != series:vfio ] || guest_ktap "$LOGS/series/vfio.log" vfio
 		done
 	fi
 fi
@@ -927,9 +929,8 @@ deb_test() {
 	rm -rf "$root"
 	dpkg-deb -x "$img" "$root"
 	DEB_KERNEL=$root/boot/vmlinuz-$rel
-	step "boot deb/legacy-ats (the kernel from $(basename "$img"))" \
-		run_guest deb legacy-ats boot,events,dio,tag-view kunit.enable=0
-	report_guest deb legacy-ats boot,events,dio,tag-view
+	step "boot deb/legacy-ats (the kernel from $(basename "$img"))" plan_boot deb deb legacy-ats
+	report_guest deb legacy-ats "$(plan_get deb legacy-ats steps)"
 	if grep -q "@@INFO uname $rel\$" <(python3 "$TOP/scripts/vtdlog.py" console-lines "$LOGS/deb/legacy-ats.log"); then
 		result PASS deb-release legacy-ats,deb "the guest ran $rel, the packaged kernel"
 	else

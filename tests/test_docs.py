@@ -62,7 +62,7 @@ class GuestSteps(unittest.TestCase):
         """guest steps: every step test.sh and soak.sh name in a steps list has its step_NAME"""
         found = self.step_functions()
         asked = set()
-        for script in ('test.sh', 'soak.sh', 'bench.sh', 'run.sh'):
+        for script in ('test.sh', 'soak.sh', 'bench.sh', 'run.sh', 'plan.tsv'):
             text = open(os.path.join(TOP, 'scripts', script)).read()
             for lst in re.findall(r'\b(boot,[a-z,-]+)', text):
                 asked.update(lst.split(','))
@@ -81,3 +81,76 @@ class GuestSteps(unittest.TestCase):
         files = [os.path.join(TOP, 'guest', 'init')] + sorted(glob.glob(os.path.join(TOP, 'guest', 'steps', '*.sh')))
         bad = [f for f in files if subprocess.run([sh, 'sh', '-n', f], capture_output=True).returncode]
         self.assertEqual(bad, [])
+
+
+PLAN = os.path.join(TOP, 'scripts', 'plan.tsv')
+
+
+def plan_rows(path=PLAN):
+    """The plan's rows as dicts (scripts/plan.tsv: a header line, then
+    tab-separated rows; '#' lines are comments)."""
+    rows = [l.rstrip('\n').split('\t') for l in open(path) if l.strip() and not l.startswith('#')]
+    head = rows[0]
+    return [dict(zip(head, r + [''] * (len(head) - len(r)))) | {'_n': len(r)} for r in rows[1:]]
+
+
+def plan_problems(path=PLAN):
+    """What is wrong with a plan: rows of the wrong width, unknown kernels
+    or profiles, a duplicate (kernel, profile), a mutant without its
+    patch, an expectation no report_ function of test.sh checks."""
+    test_sh = open(os.path.join(TOP, 'scripts', 'test.sh')).read()
+    reports = set(re.findall(r'^report_(\w+)\(\)', test_sh, re.M))
+    profiles = set(harness_profiles())
+    bad, seen = [], set()
+    for r in plan_rows(path):
+        k, p, e = r['kernel'], r['profile'], r['expect']
+        if r['_n'] != 6:
+            bad.append('%s %s: %d fields, not 6' % (k, p, r['_n']))
+        if (k, p) in seen:
+            bad.append('%s %s: twice' % (k, p))
+        seen.add((k, p))
+        if p not in profiles:
+            bad.append('%s: unknown profile %s' % (k, p))
+        kind, _, m = k.partition(':')
+        if kind not in ('series', 'stock', 'debug', 'deb', 'control', 'series-mutant', 'debug-mutant'):
+            bad.append('unknown kernel %s' % k)
+        if kind.endswith('-mutant'):
+            if not os.path.exists(os.path.join(TOP, 'tests', 'mutants', m + '.patch')):
+                bad.append('%s: no tests/mutants/%s.patch' % (k, m))
+            if e.split(':')[0].replace('-', '_') not in reports:
+                bad.append('%s %s: no report_%s in test.sh for "%s"' % (k, p, e.split(':')[0].replace('-', '_'), e))
+        elif e != 'pass' and kind != 'control':
+            bad.append('%s %s: expects "%s" of a kernel that must pass' % (k, p, e))
+    return bad
+
+
+class Plan(unittest.TestCase):
+    def test_the_plan_is_well_formed(self):
+        """plan: every row has 6 fields, a known kernel and profile, once; every expectation has its report"""
+        self.assertEqual(plan_problems(), [])
+
+    def test_a_doctored_plan_is_caught(self):
+        """plan: tripped by a row whose expectation no report checks, and by a mutant without its patch"""
+        import tempfile
+        f = tempfile.NamedTemporaryFile('w', suffix='.tsv', delete=False)
+        f.write(open(PLAN).read() + 'series-mutant:no-such\tlegacy\tboot\t-\t-\tmutant-nothing: fails\n')
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        bad = plan_problems(f.name)
+        self.assertIn('series-mutant:no-such: no tests/mutants/no-such.patch', bad)
+        self.assertIn('series-mutant:no-such legacy: no report_mutant_nothing in test.sh for "mutant-nothing: fails"', bad)
+
+    def test_the_series_boots_every_profile(self):
+        """plan: the series' rows are lib.sh's PROFILES_ALL, in its order (and so docs/profiles.md's table)"""
+        self.assertEqual([r['profile'] for r in plan_rows() if r['kernel'] == 'series'], harness_profiles())
+
+    def test_every_mutant_is_planned(self):
+        """plan: every default mutant of test.sh and every patch in tests/mutants (but make soak's) has rows"""
+        test_sh = open(os.path.join(TOP, 'scripts', 'test.sh')).read()
+        planned = set(r['kernel'].partition(':')[2] for r in plan_rows() if '-mutant:' in r['kernel'])
+        defaults = set()
+        for var in ('MUTANTS', 'DEBUG_MUTANTS'):
+            defaults.update(re.search(r'^%s=\$\{%s:-([^}]*)\}' % (var, var), test_sh, re.M).group(1).split())
+        patches = set(m[:-6] for m in os.listdir(os.path.join(TOP, 'tests', 'mutants')) if m.endswith('.patch'))
+        self.assertEqual(sorted(defaults - planned), [])
+        self.assertEqual(sorted(patches - planned - {'race-flush'}), [])
