@@ -5,7 +5,7 @@ Standard library only.
 """
 import re
 
-from logread import NESTED, console, kselftest, tap
+from logread import NESTED, console, kselftest, subtests, tap
 from tracerules import check, tags
 
 
@@ -26,6 +26,10 @@ def soak(path, hotplug, cycles, switches):
     started = [float(m.group(1)) for l in lines for m in [re.search(r'\[\s*([\d.]+)\]\[.*VTD-MARK (?:begin|end) soak', l)] if m]
     res, _ = tap(path)
     steps = {name: (st, det) for st, name, det in res}
+    # The disk's parts, nested under the soak step's result (or under none
+    # yet: the guest stopped before the step's end).
+    for st, name, det in subtests(path, 'soak') or subtests(path, None):
+        steps[name] = (st, det)
     st, det = steps.get('hotplug', ('FAIL', 'no hotplug result'))
     m = re.match(r'(\d+)/(\d+) rounds', det)
     n = int(m.group(1)) if m and st == 'PASS' else 0

@@ -77,7 +77,7 @@ def present(f, dev):
     return any(p.get('name') == dev for p in reply.get('return', []))
 
 
-def wait_deleted(f, dev, n, note, since, timeout=120, again=15):
+def wait_deleted(f, dev, n, note, since, timeout=90, again=15):
     """QEMU finishes an unplug after the guest lets go of the device; only
     then is the block node free for a new device. Wait for DEVICE_DELETED.
     Every AGAIN seconds without it: a device QEMU no longer has counts as
@@ -163,7 +163,7 @@ def main(log, sock_path):
         with open(log + '.hotplug', 'a') as out:
             out.write(text + '\n')
     f = None
-    del_at = time.time()
+    deleted = True
     pos = 0
     partial = ''
     deadline = time.time() + float(os.environ.get('TIMEOUT', '600'))
@@ -186,10 +186,20 @@ def main(log, sock_path):
                 wake(f, m.group(2), log)
                 continue
             if m.group(1) == 'del':
+                # A DEVICE_DELETED still queued from a round that ended
+                # without it (the device gone all the same) is not this
+                # round's.
+                EVENTS[:] = [e for e in EVENTS if not (e['event'] == 'DEVICE_DELETED' and
+                                                       e.get('data', {}).get('device') == 'vblk1')]
                 call(f, 'device_del', id='vblk1')
-                del_at = time.time()
+                # The removal waited for (and asked for again) from the
+                # request on: while the guest waits for the device to go,
+                # and until it asks for it back.
+                deleted = wait_deleted(f, 'vblk1', m.group(2), note, time.time())
                 continue
-            wait_deleted(f, 'vblk1', m.group(2), note, del_at)
+            if not deleted:
+                print('hotplug.py: round %s: adding vblk1 back though QEMU still has it' % m.group(2),
+                      file=sys.stderr)
             for _ in range(50):
                 if 'return' in call(f, 'device_add', quiet=True, driver='virtio-blk-pci',
                                     id='vblk1', bus='rp1', drive='d0',

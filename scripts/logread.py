@@ -179,13 +179,54 @@ NESTED = re.compile(r'@@VTD {5}(.*)$')
 NESTED_EXIT = re.compile(r'@@VTD (?:ok|not ok) \d+ \S+ # .*\bselftest exit=(\d+)')
 
 
+def nested_blocks(path):
+    """The nested KTAP of the guest's steps: [(parent, [text])], each
+    block of NESTED lines (their prefix taken off) with the top-level
+    result line that closes it (None for a block the log ends in: its step
+    did not finish), and a selftest's result with no block (its binary
+    missing)."""
+    blocks, cur = [], []
+    for line in console(path):
+        m = NESTED.search(line)
+        if m:
+            cur.append(m.group(1))
+            continue
+        if (cur or NESTED_EXIT.search(line)) and TAPLINE.search(line):
+            blocks.append((line, cur))
+            cur = []
+    if cur:
+        blocks.append((None, cur))
+    return blocks
+
+
+def subtests(path, parent):
+    """The results nested under the step result named PARENT (make soak's
+    soak step: its hotplug and domain-switch parts): [(status, name,
+    detail)], as tap() gives a step's."""
+    res = []
+    for line, texts in nested_blocks(path):
+        m = TAPLINE.search(line) if line else None
+        if not (m and m.group(3) == parent or line is None and parent is None):
+            continue
+        for t in texts:
+            r = re.match(r'(ok|not ok) \d+ (\S+)(?: # (.*))?$', t)
+            if r:
+                det = r.group(3) or ''
+                st = 'SKIP' if det.startswith('SKIP') else 'PASS' if r.group(1) == 'ok' else 'FAIL'
+                res.append((st, r.group(2), det[4:].strip() if st == 'SKIP' else det))
+    return res
+
+
 def kselftest(path, kst=None):
     """The kselftest TAP a guest step nests under its result (NESTED):
     [(status, name, detail)]. kselftest_harness prints 'ok N fixture.test',
     'not ok N fixture.test' and 'ok N # SKIP reason' (whose name only the
     '#  RUN fixture.test' line before it has), a plan '1..N' first, and
     exits 0 (pass), 1 (fail) or 4 (skip); the step's result line gives
-    that exit code. The plan, the numbering and the exit code must agree
+    that exit code ("selftest exit=N"): a nested block under a result
+    without one is another step's (subtests()). A block the log ends in
+    is the selftest's if it starts as kselftest_harness does ("TAP
+    version 13"). The plan, the numbering and the exit code must agree
     with the results. KST: another prefix's pattern, the exit code a
     'KST-EXIT rc' line of it (make soak runs one selftest per device, each
     behind '@@KST-<bdf> ', interleaved: data, not nested results)."""
@@ -196,17 +237,20 @@ def kselftest(path, kst=None):
     numbers = []
     said = []
     seen = False
-    for line in console(path):
-        if kst is None:
-            m = NESTED_EXIT.search(line)
+    if kst is None:
+        texts = []
+        for line, block in nested_blocks(path):
+            m = NESTED_EXIT.search(line) if line else None
             if m:
-                rc, seen = int(m.group(1)), True
-                continue
-        m = (kst or NESTED).search(line)
-        if not m:
-            continue
+                rc = int(m.group(1))
+                texts = block + ['KST-EXIT %d' % rc]
+            elif line is None and block and block[0].strip() == 'TAP version 13':
+                texts = block
+    else:
+        texts = [m.group(1) for m in map(kst.search, console(path)) if m]
+    for text in texts:
         seen = True
-        text = m.group(1).rstrip()
+        text = text.rstrip()
         r = re.match(r'#\s+RUN\s+(\S+)', text)
         if r:
             name = r.group(1)

@@ -199,7 +199,7 @@ run_mutants() {
 	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
 }
 report_mutants() {
-	local m logf out sa hit
+	local m logf out sa hit why
 	for m in $SOAK_MUTANTS; do
 		mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
 		logf=$LOGS/mutant-$m/legacy-ats.log
@@ -209,7 +209,7 @@ report_mutants() {
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant guest did not run: $logf"
 		elif [ ${#sa[@]} != 4 ]; then
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant kernel has no line tables or series lines: the check ran without them"
-		elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}"); then
+		elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}" 2>&1); then
 			result FAIL control:mutant-kcsan "legacy-ats,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
 		elif hit=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
 			# Rejected by its lines: the race is in a function the
@@ -217,7 +217,9 @@ report_mutants() {
 			# vmlinux, not merely one with an IOMMU frame.
 			result PASS control:mutant-kcsan "legacy-ats,$m" "tripped: ${hit#violation$'\t'}"
 		else
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "rejected, but not for a KCSAN report on the series' lines: $(echo "$out" | sed -n 2p | cut -c1-150)"
+			# What it was rejected for instead, or how the check failed.
+			why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
+			result FAIL control:mutant-kcsan "legacy-ats,$m" "rejected, but not for a KCSAN report on the series' lines: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
 		fi
 	done
 }

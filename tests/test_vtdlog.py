@@ -225,6 +225,22 @@ class Tap(unittest.TestCase):
         res, _ = vtdlog.tap(fx('tap-late-plan.log'))
         self.assertIn(('FAIL', 'tap-plan', 'the plan came after 6 results, not first'), res)
 
+    def test_a_steps_own_nested_results_are_not_a_selftests(self):
+        """guest KTAP: results nested under a result without a selftest exit (make soak's step) are subtests, not kselftest's"""
+        import tempfile
+        f = tempfile.NamedTemporaryFile('w', suffix='.log', delete=False)
+        f.write('\n'.join(['@@VTD KTAP version 1', '@@VTD 1..2', '@@VTD ok 1 iommu # 1 IOMMU(s)',
+                          '@@VTD     KTAP version 1', '@@VTD     1..2',
+                          '@@VTD     ok 1 hotplug # 50/50 rounds', '@@VTD     not ok 2 domain-switch # DMA broke',
+                          '@@VTD not ok 2 soak # ran; 1 of the disk\'s 2 parts failed', '@@VTD-DONE']) + '\n')
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        self.assertEqual(vtdlog.kselftest(f.name), [])
+        self.assertEqual(vtdlog.subtests(f.name, 'soak'),
+                         [('PASS', 'hotplug', '50/50 rounds'), ('FAIL', 'domain-switch', 'DMA broke')])
+        res, done = vtdlog.tap(f.name)
+        self.assertEqual([(s, n) for s, n, _ in res], [('PASS', 'iommu'), ('FAIL', 'soak')])
+
     def test_kselftest_reads_no_result_of_the_top_level(self):
         """guest KTAP: the steps' results are not the nested selftest's, nor the reverse"""
         self.assertEqual(vtdlog.kselftest(fx('tap-real.log')), [])

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""test.sh's boots from scripts/plan.tsv, the guests stubbed: each boot
+gets the kernel, steps, command line, oracle and limits make test gave it
+before the plan (its case tables, as of 2026-12-07)."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+
+# The boots as test.sh booted them before plan.tsv: how (FG, BG), the
+# variant, profile, steps, command line, ORACLE, GUEST_TIMEOUT,
+# GUEST_IDLE ('' where test.sh set none).
+BEFORE = '''
+FG series legacy boot,events,dio,workload,tag-view,trace-dump || - - -
+FG series legacy-ats boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
+FG series sm-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - -
+FG series sm-fl boot,events,dio,workload,tag-view,trace-dump |kunit.filter_glob=intel_iommu_qi_errors| - - -
+FG series sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump |kunit.enable=0| - - -
+FG series sm-fl-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - -
+FG series lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
+BG series vfio boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG series vfio-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG series vfio-sm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG series vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG series vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG mutant-skip-iotlb-sync-flush vfio boot,vfio |kunit.enable=0| 40 - -
+BG mutant-skip-iotlb-sync-flush vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
+BG mutant-skip-iotlb-sync-flush sm-fl-ats boot,dio |kunit.enable=0| - 300 60
+BG mutant-drop-piotlb vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
+BG mutant-drop-piotlb sm-fl-ats boot,dio |kunit.enable=0| - 300 60
+BG mutant-iqe-first-only legacy boot |kunit.filter_glob=intel_iommu_qi_errors| - 300 60
+BG mutant-rcu-no-grace legacy boot |kunit.filter_glob=intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress| - 300 60
+BG mutant-devtlb-no-wait legacy boot |kunit.filter_glob=intel_iommu_cache_tags.devtlb_assign_waits_for_a_flush_in_progress| - 300 60
+BG mutant-ats-first legacy-ats boot,hotplug,domain-switch,trace-dump |kunit.enable=0 vtdhotplug=1| - 300 60
+BG mutant-ats-first sm-fl-ats boot,hotplug,domain-switch,trace-dump |kunit.enable=0 vtdhotplug=1| - 300 60
+BG mutant-kunit-swallow legacy boot,realflush |kunit.filter_glob=vtd_realflush| - 300 60
+BG stock vfio boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - -
+FG stock legacy boot,workload |kunit.enable=0| - - -
+FG stock legacy-ats boot,workload |kunit.enable=0| - - -
+FG stock sm-cm-ats boot,workload |kunit.enable=0| - - -
+FG stock sm-fl boot,workload |kunit.enable=0| - - -
+FG stock sm-fl-ats boot,workload |kunit.enable=0| - - -
+FG stock sm-fl-cm-ats boot,workload |kunit.enable=0| - - -
+BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - -
+BG debug vfio boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - -
+BG mutant-leak-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - -
+BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - -
+BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0 vtdswitch=identity| - - -
+BG mutant-release-null legacy-ats boot,failnth-hotadd |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - -
+FG deb legacy-ats boot,events,dio,tag-view |kunit.enable=0| - - -
+'''
+
+# The loops of test.sh's main flow and debug chain, over the plan, with
+# run_guest and run_guest_bg printing what they were given.
+SCRIPT = r'''
+VTD_TEST_LIB=1 . "$(dirname "$0")/test.sh"
+show() { printf '%s %s %s %s |%s| %s %s %s\n' "$1" "$2" "$3" "$4" "$(echo $5)" "${ORACLE:--}" "${GUEST_TIMEOUT:--}" "${GUEST_IDLE:--}"; }
+run_guest() { show FG "$@"; }
+run_guest_bg() { show BG "$@"; }
+var=series
+mapfile -t rows < <(plan_rows series)
+for row in "${rows[@]}"; do
+	IFS=$US read -r p steps append run expect <<< "$row"
+	[ -z "$(run_opt "$run" bg)" ] || plan_boot series "$var" "$p"
+done > "$VTD_WORK/bg"
+first=1
+for row in "${rows[@]}"; do
+	IFS=$US read -r p steps append run expect <<< "$row"
+	[ -z "$(run_opt "$run" bg)" ] || continue
+	kunit=""; [ $first = 0 ] || kunit=all
+	plan_boot series "$var" "$p" $kunit
+	first=0
+done
+cat "$VTD_WORK/bg"
+for m in $MUTANTS; do
+	while IFS=$US read -r p _; do plan_boot "series-mutant:$m" "mutant-$m" "$p" < /dev/null; done < <(plan_rows "series-mutant:$m")
+done
+mapfile -t rows < <(plan_rows stock)
+for row in "${rows[@]}"; do
+	IFS=$US read -r p steps append run expect <<< "$row"
+	[ -z "$(run_opt "$run" bg)" ] || plan_boot stock stock "$p"
+done
+for row in "${rows[@]}"; do
+	IFS=$US read -r p steps append run expect <<< "$row"
+	[ -n "$(run_opt "$run" bg)" ] || plan_boot stock stock "$p"
+done
+first=1
+for p in $DEBUG_PROFILES; do plan_boot debug debug "$p" "$([ $first = 0 ] && echo none || echo all)"; first=0; done
+for m in $DEBUG_MUTANTS; do
+	while IFS=$US read -r p _; do plan_boot "debug-mutant:$m" "mutant-$m" "$p"; done < <(plan_rows "debug-mutant:$m")
+done
+plan_boot deb deb legacy-ats
+'''
+
+
+class PlanBoots(unittest.TestCase):
+    def boots(self, plan=None):
+        """What the loops boot, with the repository's scripts, or a copy
+        of them whose plan.tsv is PLAN."""
+        import shutil
+        top = os.path.abspath(TOP)
+        if plan is not None:
+            top = tempfile.mkdtemp(prefix='plan-top-')
+            self.addCleanup(shutil.rmtree, top)
+            shutil.copytree(os.path.join(TOP, 'scripts'), os.path.join(top, 'scripts'))
+            with open(os.path.join(top, 'scripts', 'plan.tsv'), 'w') as f:
+                f.write(plan)
+        script = os.path.join(top, 'scripts', '.plan-boots-test.sh')
+        with open(script, 'w') as f:
+            f.write(SCRIPT)
+        self.addCleanup(os.unlink, script)
+        work = tempfile.mkdtemp(prefix='plan-boots-')
+        self.addCleanup(shutil.rmtree, work)
+        env = dict(os.environ, TOP=top, VTD_WORK=work)
+        for k in ('PROFILES', 'MUTANTS', 'DEBUG_PROFILES', 'DEBUG_MUTANTS', 'COMPARE', 'ORACLE',
+                  'GUEST_TIMEOUT', 'GUEST_IDLE'):
+            env.pop(k, None)
+        out = subprocess.run(['bash', script], env=env, capture_output=True, text=True)
+        return out.stdout.split('\n'), out.stderr
+
+    def test_every_boot_as_before_the_plan(self):
+        """plan: with the guests stubbed, every boot of make test gets the steps, command line, oracle and limits it had before"""
+        boots, err = self.boots()
+        self.assertEqual(err, '')
+        self.assertEqual(boots, BEFORE.lstrip('\n').split('\n'))
+
+    def test_a_changed_row_is_caught(self):
+        """plan: tripped by a plan whose row lost its command line (leak-on-enomem's vtdswitch=identity)"""
+        plan = open(os.path.join(TOP, 'scripts', 'plan.tsv')).read()
+        doctored = plan.replace('\tvtdswitch=identity\t', '\t-\t')
+        self.assertNotEqual(doctored, plan)
+        boots, _ = self.boots(doctored)
+        self.assertNotEqual(boots, BEFORE.lstrip('\n').split('\n'))
+        self.assertIn('BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0| - - -', boots)
+
+
+if __name__ == '__main__':
+    unittest.main()
