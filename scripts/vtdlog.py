@@ -12,8 +12,6 @@
   vtdlog.py order LOG           tags assigned before the caches can fill,
                                 device-TLB tags dropped before ATS goes off,
                                 and a detach's entry torn down before both
-  vtdlog.py follow LOG DEV      a device's device-TLB tags over the run
-  vtdlog.py count LOG EVENT     how many EVENTs real devices produced
   vtdlog.py realflush LOG       vtd_realflush's cases: each unmap reached QEMU
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
                                 in QEMU's raw PASID-based IOTLB descriptors
@@ -62,6 +60,8 @@ def verdict(bad, summary, what='problems'):
 
 
 def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == 'counts':
         for step, c in sorted(counts(path, sys.argv[3] if len(sys.argv) > 3 else None).items()):
@@ -131,21 +131,6 @@ def main():
         have = tuple(sys.argv[4].split(',')) if len(sys.argv) > 4 else ('kasan', 'kmemleak')
         src = SourceLines(sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else None
         verdict(*sanitizers(path, sys.argv[3], have, src))
-    elif cmd == 'follow':
-        a, u, dids, live = follow(path, sys.argv[3])
-        # Runs of the same domain ID as DIDxN: the failnth step's
-        # switches give over a thousand.
-        runs = []
-        for d in dids:
-            if runs and runs[-1][0] == d:
-                runs[-1][1] += 1
-            else:
-                runs.append([d, 1])
-        print('assigns=%d unassigns=%d live=%d dids=%s' % (
-            a, u, live, ','.join(d if n == 1 else '%sx%d' % (d, n) for d, n in runs)))
-    elif cmd == 'count':
-        evs, _ = real_events(path)
-        print(sum(1 for e in evs if e[0] == sys.argv[3]))
     elif cmd == 'iqe-matrix':
         print('%s\t%s' % iqe_matrix(path))
     else:
