@@ -760,7 +760,7 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS" "$(dirname "$RESULTS")"
 : > "$RESULTS"
 T0=$(date +%s)
-FINISH_NAME="make test" FINISH_SCRIPT=test.sh
+FINISH_NAME="make $([ "$mode" = check ] && echo check || echo test)" FINISH_SCRIPT=test.sh
 trap finish EXIT
 "$TOP/scripts/deps.sh" all
 
