@@ -18,6 +18,8 @@
 #           (scripts/base.sh 6.12), with the same two fragments
 # The config is tinyconfig + the fragments; an option of a fragment that does
 # not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
+# Its callers' parameters: REV (the commit), OUT (the output directory),
+# BUILD_LABEL (the log's name), KMODS=no (no test modules: build_mutant).
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
@@ -277,7 +279,12 @@ must "build $var (ccache, -j$NPROC)" compile
 [[ $var == bench-* ]] || must "kprobe events for $var" probes
 must "IOMMU symbols of $var" iommu_syms
 [[ $var == bench-* ]] || must "source lines of $var" lines_of
-[[ $var == bench-* ]] || must "test module for $var" kmods
+if [ "${KMODS:-yes}" = no ]; then
+	# (A mutant whose guests load none: build_mutant.)
+	rm -f "$out"/arch/x86/boot/*.ko "$out/arch/x86/boot/vtd-kmod-stamp"
+elif [[ $var != bench-* ]]; then
+	must "test module for $var" kmods
+fi
 echo "$stamp" > "$out/vtd-stamp"
 if [ "$var" = bench-6.12 ]; then
 	printf 'variant=%s\ndebian=%s\nkernel=%s\npatches=0\n' "$var" "$rev" "$(make -s -C "$src" kernelversion)" > "$out/vtd-info"
