@@ -35,44 +35,86 @@
 # `soak.sh report` judges the logs of the last run again, running nothing;
 # SOAK_LOGS: another directory for the logs (work/soak).
 . "$(dirname "$0")/lib.sh"
-VTD_TEST_LIB=1 . "$TOP/scripts/test.sh"
+. "$(dirname "$0")/boots.sh"
 LOGS=${SOAK_LOGS:-$WORK/soak}
 RESULTS=$LOGS/results.tsv
 SOAK_PARTS=${SOAK_PARTS:-workload profiles hotadd mutants}
 SOAK_KERNELS=${SOAK_KERNELS:-debug kcsan}
 SOAK_PROFILES=${SOAK_PROFILES:-$PROFILES_ALL}
-SOAK_HOTPLUG=${SOAK_HOTPLUG:-50}
-SOAK_CYCLES=${SOAK_CYCLES:-10000}
-SOAK_SWITCHES=${SOAK_SWITCHES:-200}
-# The kcsan kernel's soak guest: shorter (hot-unplugs, cycles, switches).
-# KCSAN looks for accesses that overlap, which the concurrency gives from
-# the first minute; the counts are the debug kernel's job.
-SOAK_KCSAN_PLAN=${SOAK_KCSAN_PLAN:-10,2000,40}
-plan_of() { case $1 in kcsan) echo "$SOAK_KCSAN_PLAN" ;; *) echo "$SOAK_HOTPLUG,$SOAK_CYCLES,$SOAK_SWITCHES" ;; esac; }
+has_part() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Its boots are the plan's (scripts/plan.tsv) rows for make soak:
+#   soak:KERNEL soak        the workload guest on KERNEL
+#   soak:debug legacy-ats   the hotadd part
+#   kcsan-mutant:NAME       the KCSAN control(s)
+#   debug, kcsan            the profiles part: a kernel's row for the
+#                           profile, or else the series' row's steps (and
+#                           a kmemleak scan on the debug kernel), with no
+#                           command line of its own and 200 oracle cycles
+#                           on the VFIO profiles
+# The user's figures, when set, replace the rows' (docs/soak-howto.md):
+# SOAK_HOTPLUG, SOAK_CYCLES, SOAK_SWITCHES (the debug kernel's vtdsoak=),
+# SOAK_KCSAN_PLAN (the kcsan kernel's), SOAK_KCSAN_WATCH and
+# SOAK_CONTROL_WATCH (vtdkcsan= of the kcsan soak guest and of the
+# control).
+#
 # KCSAN watches one access in 4000 for 80 us by default: two CPUs' flushes
 # a few milliseconds apart then overlap a watch about once in 100,000
 # flushes (the race-flush mutant, 30 s of dma_map_benchmark at the
 # defaults: no report). The kcsan soak guest watches one in 200 for
-# 500 us (vtdkcsan=, guest/init), the control one in 50 for 1 ms.
-SOAK_KCSAN_WATCH=${SOAK_KCSAN_WATCH:-200,500}
-SOAK_CONTROL_WATCH=${SOAK_CONTROL_WATCH:-50,1000}
-watch_of() { case $1 in kcsan) echo " vtdkcsan=$SOAK_KCSAN_WATCH" ;; esac; }
-has_part() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+# 500 us (vtdkcsan=, guest/init), the control one in 50 for 1 ms. Its
+# soak guest is shorter: KCSAN looks for accesses that overlap, which
+# the concurrency gives from the first minute; the counts are the debug
+# kernel's job.
+#
+# The kcsan kernel does not come back from suspend to RAM: QEMU resets
+# the machine at system_wakeup (exit 0, nothing on the console after the
+# wake-up; measured 2026-11-23 on legacy-ats, round 1; the series and debug
+# kernels resume, 5 rounds of 5). Not investigated: whether stock 6.1 with
+# KCSAN does the same. Its rows leave the suspend step out, and the report
+# says so (SKIP).
 
-mode=${1:-run}
-T0=$(date +%s)
-if [ "$mode" = report ]; then
-	[ -d "$LOGS" ] || die "no $LOGS: make soak first"
-	T0=$(cat "$LOGS/.t0" 2>/dev/null || echo "$T0")
-else
-	rm -rf "$LOGS"
-	mkdir -p "$LOGS"
-	echo "$T0" > "$LOGS/.t0"
-fi
-: > "$RESULTS"
-FINISH_NAME="make soak" FINISH_SCRIPT=soak.sh
-trap finish EXIT
-"$TOP/scripts/deps.sh" all
+shopt -s extglob
+# soak_plan KERNEL: the soak guest's hot-unplugs,cycles,switches.
+soak_plan() {
+	local d h c w
+	d=$(plan_get "soak:$1" soak append | sed -n 's/.*vtdsoak=\([^ ]*\).*/\1/p')
+	if [ "$1" = kcsan ]; then
+		echo "${SOAK_KCSAN_PLAN:-$d}"
+	else
+		IFS=, read -r h c w <<< "$d"
+		echo "${SOAK_HOTPLUG:-$h},${SOAK_CYCLES:-$c},${SOAK_SWITCHES:-$w}"
+	fi
+}
+# with_user KERNEL APPEND: a row's command line with the user's figures.
+with_user() {
+	local a=$2 w
+	[[ $1 != soak:* ]] || a=${a/vtdsoak=+([0-9,])/vtdsoak=$(soak_plan "${1#soak:}")}
+	case $1 in soak:kcsan) w=${SOAK_KCSAN_WATCH:-} ;; kcsan-mutant:*) w=${SOAK_CONTROL_WATCH:-} ;; *) w="" ;; esac
+	[ -z "$w" ] || a=${a/vtdkcsan=+([0-9,])/vtdkcsan=$w}
+	echo "$a"
+}
+# soak_boot KERNEL VARIANT PROFILE: boot one of make soak's rows.
+soak_boot() {
+	local steps append run
+	steps=$(plan_get "$1" "$3" steps) append=$(plan_get "$1" "$3" append) run=$(plan_get "$1" "$3" run)
+	boot_as "$2" "$3" "$steps" "$(boot_append "$(with_user "$1" "$append")")" "$run"
+}
+soak_steps() { plan_get "soak:$1" soak steps; }
+
+# profile_row KERNEL PROFILE FIELD: the profiles part's row (steps,
+# append, run), as above.
+profile_row() {
+	if plan_get "$1" "$2" steps >/dev/null 2>&1; then
+		plan_get "$1" "$2" "$3"
+		return
+	fi
+	case $3 in
+	steps) echo "$(steps_of "$2")$([ "$1" = debug ] && echo ,kmemleak)" ;;
+	append) echo ;;
+	run) case $2 in vfio*) echo bg,oracle=200 ;; *) echo bg ;; esac ;;
+	esac
+}
 
 # The tools each kernel has, for the sanitizers check to see working.
 tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
@@ -91,25 +133,6 @@ sanitizers_result() {  # TAG LOG DIR KERNEL
 	mapfile -t sa < <(sanitizer_args "$3" "$4")
 	vtdlog_result sanitizers "$1" sanitizers "$2" "${sa[@]}"
 }
-soak_steps() {
-	case $1 in
-	debug) echo boot,events,soak,tag-view,trace-dump,kmemleak ;;
-	*) echo boot,events,soak,tag-view,trace-dump ;;
-	esac
-}
-# The kcsan kernel does not come back from suspend to RAM: QEMU resets
-# the machine at system_wakeup (exit 0, nothing on the console after the
-# wake-up; measured 2026-11-23 on legacy-ats, round 1; the series and debug
-# kernels resume, 5 rounds of 5). Not investigated: whether stock 6.1 with
-# KCSAN does the same. Its legacy-ats boot leaves the suspend step out,
-# and the report says so (SKIP).
-profile_steps() {  # KERNEL PROFILE
-	case $1 in
-	debug) debug_steps "$2" ;;
-	kcsan) steps_of "$2" | sed 's/,suspend//' ;;
-	*) steps_of "$2" ;;
-	esac
-}
 
 build_kernels() {
 	local k
@@ -123,18 +146,16 @@ build_kernels() {
 # The soak guest: assign and unassign events only (dma_map_benchmark's
 # flushes, millions, would overflow any buffer), which is what the leaked
 # tag checks replay.
-run_workload() {  # KERNEL
-	EVENTS=cache_tag_assign,cache_tag_unassign GUEST_TIMEOUT=${SOAK_TIMEOUT:-21600} \
-		run_guest_bg "$1" soak "$(soak_steps "$1")" \
-		"kunit.enable=0 vtdsoak=$(plan_of "$1")$(watch_of "$1")"
-}
+run_workload() { soak_boot "soak:$1" "$1" soak; }
 
 # The soak guest's figures, from its log: what it did, as counted there.
 report_workload() {  # KERNEL
 	local k=$1 logf=$LOGS/$1/soak.log out st det
 	report_guest "$k" soak "$(soak_steps "$k")"
 	sanitizers_result "soak,$k" "$logf" "$WORK/kernels/$k" "$k"
-	out=$(python3 "$TOP/scripts/vtdlog.py" soak "$logf" $(plan_of "$k" | tr , ' ')) || true
+	# (Split: the three figures are three arguments.)
+	# shellcheck disable=SC2046
+	out=$(python3 "$TOP/scripts/vtdlog.py" soak "$logf" $(soak_plan "$k" | tr , ' ')) || true
 	while IFS=$'\t' read -r st det; do
 		result "$st" soak-figures "soak,$k" "$det"
 	done <<< "$out"
@@ -142,31 +163,26 @@ report_workload() {  # KERNEL
 }
 
 run_profiles() {  # KERNEL
-	local k=$1 p first=1 append
+	local k=$1 p kunit=all
 	for p in $SOAK_PROFILES; do
-		append=kunit.enable=0
-		[ $first = 0 ] || append=
-		first=0
-		[ "$k" != debug ] || append="$append $(debug_append "$p")"
-		case $p in
-		vfio*) ORACLE=200 run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
-		*) run_guest_bg "$k" "$p" "$(profile_steps "$k" "$p")" "$append" & ;;
-		esac
+		boot_as "$k" "$p" "$(profile_row "$k" "$p" steps)" \
+			"$(boot_append "$(profile_row "$k" "$p" append)" $kunit)" "$(profile_row "$k" "$p" run)" &
+		kunit=none
 	done
 	wait
 }
 report_profiles() {  # KERNEL
 	local k=$1 p first=1
 	for p in $SOAK_PROFILES; do
-		report_guest "$k" "$p" "$(profile_steps "$k" "$p")"
+		report_guest "$k" "$p" "$(profile_row "$k" "$p" steps)"
 		if [ $first = 1 ]; then
-			kunit_results "$LOGS/$k/$p.log" "$k"
+			kunit_results "$LOGS/$k/$p.log" "$k" "$k"
 			iqe_matrix "$LOGS/kunit-$k.json" "$p,$k"
 		fi
 		first=0
 		sanitizers_result "$p,$k" "$LOGS/$k/$p.log" "$WORK/kernels/$k" "$k"
-		if [ "$(profile_steps "$k" "$p")" != "$(steps_of "$p")" ] && [ "$k" = kcsan ]; then
-			result SKIP suspend "$p,$k" "not on the kcsan kernel: it does not come back from S3 (QEMU resets it at system_wakeup; see soak.sh)"
+		if [[ ,$(steps_of "$p"), == *,suspend,* ]] && [[ ,$(profile_row "$k" "$p" steps), != *,suspend,* ]]; then
+			result SKIP suspend "$p,$k" "not on the $k kernel: it does not come back from S3 (QEMU resets it at system_wakeup; see soak.sh)"
 		fi
 	done
 }
@@ -174,54 +190,59 @@ report_profiles() {  # KERNEL
 # Every allocation of the IOMMU's part of a hot-add failed in turn, on
 # the debug kernel, in a log directory of its own (the profiles part
 # boots legacy-ats too).
-HOTADD_STEPS=boot,failnth-hotadd,tag-view,trace-dump,kmemleak
-run_hotadd() {
-	(LOGS=$LOGS/hotadd GUEST_TIMEOUT=${SOAK_HOTADD_TIMEOUT:-7200} \
-		run_guest_bg debug legacy-ats "$HOTADD_STEPS" "kunit.enable=0 $(debug_append legacy-ats all)")
-}
+run_hotadd() { (LOGS=$LOGS/hotadd; soak_boot soak:debug debug legacy-ats); }
 report_hotadd() {
 	(LOGS=$LOGS/hotadd GUEST_TAG=legacy-ats,debug,hotadd
-	 report_guest debug legacy-ats "$HOTADD_STEPS"
+	 report_guest debug legacy-ats "$(plan_get soak:debug legacy-ats steps)"
 	 sanitizers_result "$GUEST_TAG" "$LOGS/debug/legacy-ats.log" "$WORK/kernels/debug" debug)
 }
 
-# The KCSAN control: its kernel built in the kcsan directory, then the
-# kcsan kernel built back.
-SOAK_MUTANTS=${SOAK_MUTANTS:-race-flush}
+# The KCSAN controls: each mutant built in the kcsan kernel's directory,
+# then the kcsan kernel built back.
+kcsan_mutants() { grep -o '^kcsan-mutant:[^	]*' "$PLAN" | cut -d: -f2 | uniq; }
 run_mutants() {
-	local m
-	for m in $SOAK_MUTANTS; do
+	local m p
+	for m in $(kcsan_mutants); do
 		step "build the mutant kernel $m (kcsan)" build_mutant "$m" kcsan
 		[ "$STEP_RC" = 0 ] || { touch "$LOGS/mutant-$m.failed"; continue; }
-		EVENTS=cache_tag_assign,cache_tag_unassign GUEST_TIMEOUT=1800 \
-			run_guest_bg "mutant-$m" legacy-ats boot,dmabench "kunit.enable=0 vtddmabench=30 vtdkcsan=$SOAK_CONTROL_WATCH"
+		while IFS=$US read -r p _; do
+			soak_boot "kcsan-mutant:$m" "mutant-$m" "$p"
+		done < <(plan_rows "kcsan-mutant:$m")
 	done
 	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
 }
 report_mutants() {
-	local m logf out sa hit why
-	for m in $SOAK_MUTANTS; do
-		mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
-		logf=$LOGS/mutant-$m/legacy-ats.log
-		if [ -f "$LOGS/mutant-$m.failed" ]; then
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant kernel did not build"
-		elif [ ! -s "$logf" ]; then
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant guest did not run: $logf"
-		elif [ ${#sa[@]} != 4 ]; then
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "the mutant kernel has no line tables or series lines: the check ran without them"
-		elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}" 2>&1); then
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
-		elif hit=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
-			# Rejected by its lines: the race is in a function the
-			# mutant (a commit on the series) changed, resolved from its
-			# vmlinux, not merely one with an IOMMU frame.
-			result PASS control:mutant-kcsan "legacy-ats,$m" "tripped: ${hit#violation$'\t'}"
-		else
-			# What it was rejected for instead, or how the check failed.
-			why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
-			result FAIL control:mutant-kcsan "legacy-ats,$m" "rejected, but not for a KCSAN report on the series' lines: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
-		fi
+	local m p
+	for m in $(kcsan_mutants); do
+		while IFS=$US read -r p _; do
+			report_mutant_kcsan "$m" "$p"
+		done < <(plan_rows "kcsan-mutant:$m")
 	done
+}
+# mutant-kcsan: the sanitizers check must reject the guest for a KCSAN
+# report on the lines the mutant's commit changes.
+report_mutant_kcsan() {  # MUTANT PROFILE
+	local m=$1 p=$2 logf out sa hit why
+	mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
+	logf=$LOGS/mutant-$m/$p.log
+	if [ -f "$LOGS/mutant-$m.failed" ]; then
+		result FAIL control:mutant-kcsan "$p,$m" "the mutant kernel did not build"
+	elif [ ! -s "$logf" ]; then
+		result FAIL control:mutant-kcsan "$p,$m" "the mutant guest did not run: $logf"
+	elif [ ${#sa[@]} != 4 ]; then
+		result FAIL control:mutant-kcsan "$p,$m" "the mutant kernel has no line tables or series lines: the check ran without them"
+	elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}" 2>&1); then
+		result FAIL control:mutant-kcsan "$p,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
+	elif hit=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
+		# Rejected by its lines: the race is in a function the
+		# mutant (a commit on the series) changed, resolved from its
+		# vmlinux, not merely one with an IOMMU frame.
+		result PASS control:mutant-kcsan "$p,$m" "tripped: ${hit#violation$'\t'}"
+	else
+		# What it was rejected for instead, or how the check failed.
+		why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
+		result FAIL control:mutant-kcsan "$p,$m" "rejected, but not for a KCSAN report on the series' lines: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
+	fi
 }
 
 # Debian's config, the whole image, W=1: stock, then the series in the
@@ -268,6 +289,24 @@ debian_warnings() {
 		sed -E 's#^([^ :]*/)?((arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|scripts|security|sound|usr|virt)/[^: ]*):[0-9]+:[0-9]+: warning:#\2: warning:#' |
 		sort -u
 }
+
+# Sourced with VTD_TEST_LIB=1, it defines its functions and runs nothing.
+[ -z "${VTD_TEST_LIB:-}" ] || return 0
+
+mode=${1:-run}
+T0=$(date +%s)
+if [ "$mode" = report ]; then
+	[ -d "$LOGS" ] || die "no $LOGS: make soak first"
+	T0=$(cat "$LOGS/.t0" 2>/dev/null || echo "$T0")
+else
+	rm -rf "$LOGS"
+	mkdir -p "$LOGS"
+	echo "$T0" > "$LOGS/.t0"
+fi
+: > "$RESULTS"
+FINISH_NAME="make soak" FINISH_SCRIPT=soak.sh
+trap finish EXIT
+"$TOP/scripts/deps.sh" all
 
 if [ "$mode" != report ] && { has_part workload || has_part profiles || has_part hotadd || has_part mutants; }; then
 	must "build the kernels" build_kernels

@@ -97,10 +97,12 @@ def plan_rows(path=PLAN):
 def plan_problems(path=PLAN):
     """What is wrong with a plan: rows of the wrong width, unknown kernels
     or profiles, a duplicate (kernel, profile), a mutant without its
-    patch, an expectation no report_ function of test.sh checks."""
-    test_sh = open(os.path.join(TOP, 'scripts', 'test.sh')).read()
-    reports = set(re.findall(r'^report_(\w+)\(\)', test_sh, re.M))
-    profiles = set(harness_profiles())
+    patch, an expectation no report_ function of test.sh or soak.sh
+    checks."""
+    reports = set()
+    for script in ('test.sh', 'soak.sh'):
+        reports.update(re.findall(r'^report_(\w+)\(\)', open(os.path.join(TOP, 'scripts', script)).read(), re.M))
+    profiles = set(harness_profiles()) | {'soak'}
     bad, seen = [], set()
     for r in plan_rows(path):
         k, p, e = r['kernel'], r['profile'], r['expect']
@@ -112,13 +114,16 @@ def plan_problems(path=PLAN):
         if p not in profiles:
             bad.append('%s: unknown profile %s' % (k, p))
         kind, _, m = k.partition(':')
-        if kind not in ('series', 'stock', 'debug', 'deb', 'control', 'series-mutant', 'debug-mutant'):
+        if kind not in ('series', 'stock', 'debug', 'deb', 'control', 'series-mutant', 'debug-mutant',
+                        'kcsan', 'soak', 'kcsan-mutant') or (kind == 'soak' and m not in ('debug', 'kcsan')):
             bad.append('unknown kernel %s' % k)
+        if p == 'soak' and kind != 'soak':
+            bad.append('%s %s: the soak guest is soak:KERNEL\'s alone' % (k, p))
         if kind.endswith('-mutant'):
             if not os.path.exists(os.path.join(TOP, 'tests', 'mutants', m + '.patch')):
                 bad.append('%s: no tests/mutants/%s.patch' % (k, m))
             if e.split(':')[0].replace('-', '_') not in reports:
-                bad.append('%s %s: no report_%s in test.sh for "%s"' % (k, p, e.split(':')[0].replace('-', '_'), e))
+                bad.append('%s %s: no report_%s in test.sh or soak.sh for "%s"' % (k, p, e.split(':')[0].replace('-', '_'), e))
         elif e != 'pass' and kind != 'control':
             bad.append('%s %s: expects "%s" of a kernel that must pass' % (k, p, e))
     return bad
@@ -138,14 +143,14 @@ class Plan(unittest.TestCase):
         self.addCleanup(os.unlink, f.name)
         bad = plan_problems(f.name)
         self.assertIn('series-mutant:no-such: no tests/mutants/no-such.patch', bad)
-        self.assertIn('series-mutant:no-such legacy: no report_mutant_nothing in test.sh for "mutant-nothing: fails"', bad)
+        self.assertIn('series-mutant:no-such legacy: no report_mutant_nothing in test.sh or soak.sh for "mutant-nothing: fails"', bad)
 
     def test_the_series_boots_every_profile(self):
         """plan: the series' rows are lib.sh's PROFILES_ALL, in its order (and so docs/profiles.md's table)"""
         self.assertEqual([r['profile'] for r in plan_rows() if r['kernel'] == 'series'], harness_profiles())
 
     def test_every_mutant_is_planned(self):
-        """plan: every default mutant of test.sh and every patch in tests/mutants (but make soak's) has rows"""
+        """plan: every default mutant of test.sh and every patch in tests/mutants has rows"""
         test_sh = open(os.path.join(TOP, 'scripts', 'test.sh')).read()
         planned = set(r['kernel'].partition(':')[2] for r in plan_rows() if '-mutant:' in r['kernel'])
         defaults = set()
@@ -153,4 +158,12 @@ class Plan(unittest.TestCase):
             defaults.update(re.search(r'^%s=\$\{%s:-([^}]*)\}' % (var, var), test_sh, re.M).group(1).split())
         patches = set(m[:-6] for m in os.listdir(os.path.join(TOP, 'tests', 'mutants')) if m.endswith('.patch'))
         self.assertEqual(sorted(defaults - planned), [])
-        self.assertEqual(sorted(patches - planned - {'race-flush'}), [])
+        self.assertEqual(sorted(patches - planned), [])
+
+    def test_the_kcsan_rows_are_the_series_without_suspend(self):
+        """plan: a kcsan row is the series' row of its profile less the suspend step (the kcsan kernel does not resume from S3)"""
+        series = {r['profile']: r['steps'] for r in plan_rows() if r['kernel'] == 'series'}
+        kcsan = [r for r in plan_rows() if r['kernel'] == 'kcsan']
+        self.assertEqual(sorted(r['profile'] for r in kcsan), sorted(p for p, s in series.items() if ',suspend' in s))
+        for r in kcsan:
+            self.assertEqual(r['steps'], series[r['profile']].replace(',suspend', ''), r['profile'])

@@ -95,8 +95,56 @@ plan_boot deb deb legacy-ats
 '''
 
 
+# make soak's boots as soak.sh booted them before it read the plan (its
+# own tables, as of 2026-12-07), sorted (the profiles part starts them
+# all in the background): as above, and EVENTS last.
+SOAK_BEFORE = '''
+BG debug lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf,kmemleak |kunit.enable=0| - - - -
+BG debug legacy boot,events,dio,workload,tag-view,trace-dump,kmemleak || - - - -
+BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
+BG debug legacy-ats boot,failnth-hotadd,tag-view,trace-dump,kmemleak |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=all| - 7200 - -
+BG debug sm-cm-ats boot,events,dio,workload,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug sm-fl boot,events,dio,workload,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug sm-fl-cm-ats boot,events,dio,workload,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug soak boot,events,soak,tag-view,trace-dump,kmemleak |kunit.enable=0 vtdsoak=50,10000,200| - 21600 - cache_tag_assign,cache_tag_unassign
+BG debug vfio boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG debug vfio-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG debug vfio-sm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG debug vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG debug vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG kcsan lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
+BG kcsan legacy boot,events,dio,workload,tag-view,trace-dump || - - - -
+BG kcsan legacy-ats boot,events,dio,workload,hotplug,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
+BG kcsan sm-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan sm-fl boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan sm-fl-ats boot,events,dio,workload,hotplug,superpage,domain-switch,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan sm-fl-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan soak boot,events,soak,tag-view,trace-dump |kunit.enable=0 vtdsoak=10,2000,40 vtdkcsan=200,500| - 21600 - cache_tag_assign,cache_tag_unassign
+BG kcsan vfio boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG kcsan vfio-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG kcsan vfio-sm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG kcsan vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG kcsan vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG mutant-race-flush legacy-ats boot,dmabench |kunit.enable=0 vtddmabench=30 vtdkcsan=50,1000| - 1800 - cache_tag_assign,cache_tag_unassign
+'''
+
+# soak.sh's parts, the guests and builds stubbed.
+SOAK_SCRIPT = r'''
+VTD_TEST_LIB=1 . "$(dirname "$0")/soak.sh"
+show() { printf '%s %s %s %s |%s| %s %s %s %s\n' "$1" "$2" "$3" "$4" "$(echo $5)" "${ORACLE:--}" "${GUEST_TIMEOUT:--}" "${GUEST_IDLE:--}" "${EVENTS:--}"; }
+run_guest() { show FG "$@"; }
+run_guest_bg() { show BG "$@"; }
+step() { STEP_RC=0; }
+for k in debug kcsan; do run_workload "$k"; done
+run_hotadd
+for k in debug kcsan; do run_profiles "$k"; done
+run_mutants
+'''
+
+
 class PlanBoots(unittest.TestCase):
-    def boots(self, plan=None):
+    def boots(self, plan=None, script_text=SCRIPT):
         """What the loops boot, with the repository's scripts, or a copy
         of them whose plan.tsv is PLAN."""
         import shutil
@@ -109,13 +157,13 @@ class PlanBoots(unittest.TestCase):
                 f.write(plan)
         script = os.path.join(top, 'scripts', '.plan-boots-test.sh')
         with open(script, 'w') as f:
-            f.write(SCRIPT)
+            f.write(script_text)
         self.addCleanup(os.unlink, script)
         work = tempfile.mkdtemp(prefix='plan-boots-')
         self.addCleanup(shutil.rmtree, work)
         env = dict(os.environ, TOP=top, VTD_WORK=work)
         for k in ('PROFILES', 'MUTANTS', 'DEBUG_PROFILES', 'DEBUG_MUTANTS', 'COMPARE', 'ORACLE',
-                  'GUEST_TIMEOUT', 'GUEST_IDLE'):
+                  'GUEST_TIMEOUT', 'GUEST_IDLE', 'EVENTS') + tuple(k for k in os.environ if k.startswith('SOAK_')):
             env.pop(k, None)
         out = subprocess.run(['bash', script], env=env, capture_output=True, text=True)
         return out.stdout.split('\n'), out.stderr
@@ -134,6 +182,29 @@ class PlanBoots(unittest.TestCase):
         boots, _ = self.boots(doctored)
         self.assertNotEqual(boots, BEFORE.lstrip('\n').split('\n'))
         self.assertIn('BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0| - - -', boots)
+
+    def test_every_soak_boot_as_before_the_plan(self):
+        """plan: with the guests stubbed, every boot of make soak gets the steps, command line, oracle, limits and events it had before"""
+        boots, err = self.boots(script_text=SOAK_SCRIPT)
+        self.assertEqual(err, '')
+        self.assertEqual(sorted(b for b in boots if b), SOAK_BEFORE.strip('\n').split('\n'))
+
+    def test_a_changed_soak_row_is_caught(self):
+        """plan: tripped by a plan whose soak guest traces every event (events= gone from its row)"""
+        plan = open(os.path.join(TOP, 'scripts', 'plan.tsv')).read()
+        doctored = plan.replace('soak\tboot,events,soak,tag-view,trace-dump,kmemleak\tvtdsoak=50,10000,200\tbg,timeout=21600,events=assign+unassign',
+                                'soak\tboot,events,soak,tag-view,trace-dump,kmemleak\tvtdsoak=50,10000,200\tbg,timeout=21600')
+        self.assertNotEqual(doctored, plan)
+        boots, _ = self.boots(doctored, SOAK_SCRIPT)
+        self.assertNotEqual(sorted(b for b in boots if b), SOAK_BEFORE.strip('\n').split('\n'))
+        self.assertIn('BG debug soak boot,events,soak,tag-view,trace-dump,kmemleak |kunit.enable=0 vtdsoak=50,10000,200| - 21600 - -', boots)
+
+    def test_the_users_soak_figures_replace_the_rows(self):
+        """plan: SOAK_HOTPLUG and SOAK_CONTROL_WATCH, when set, replace the figures of make soak's rows"""
+        boots, err = self.boots(script_text=SOAK_SCRIPT.replace('run_guest_bg() {', 'SOAK_HOTPLUG=3 SOAK_CONTROL_WATCH=7,8\nrun_guest_bg() {'))
+        self.assertEqual(err, '')
+        self.assertIn('BG debug soak boot,events,soak,tag-view,trace-dump,kmemleak |kunit.enable=0 vtdsoak=3,10000,200| - 21600 - cache_tag_assign,cache_tag_unassign', boots)
+        self.assertIn('BG mutant-race-flush legacy-ats boot,dmabench |kunit.enable=0 vtddmabench=30 vtdkcsan=7,8| - 1800 - cache_tag_assign,cache_tag_unassign', boots)
 
 
 if __name__ == '__main__':
