@@ -2,7 +2,7 @@
 # Sourced by test.sh and soak.sh (after lib.sh): the plan's boots, and
 # what reads them. The plan (scripts/plan.tsv) and its readers; a boot
 # (run_guest, run_guest_bg, plan_boot); a boot's results (report_guest,
-# guest_end, kunit_results, iqe_matrix); the kernels the guests boot
+# guest_end, kunit_results, iqe_matrix, report_control); the kernels the guests boot
 # (freeze_kernel, build_mutant); the debug kernel's rows (debug_steps,
 # debug_append). It runs nothing.
 
@@ -154,6 +154,25 @@ report_guest() {
 		result "$st" "$name" "$t" "$det"
 	done < <(python3 "$TOP/scripts/report.py" "$v" "$p" "$tag" "$3" "$logf" ||
 		printf 'FAIL\treport\t%s\treport.py failed on %s\n' "$tag" "$logf")
+}
+
+# report_control KERNEL MUTANT PROFILE [KEY=VALUE ...]: a negative
+# control's results, the check its row's expectation names, judged by
+# scripts/controls.py from the boot's log (LOGS/mutant-MUTANT/PROFILE.log)
+# read once. The keys: controls.py's, beside the mutant, the profile, the
+# tree's kunit.py, the mutant's IOMMU functions and the KUnit case the
+# row filters for, which it is given here.
+report_control() {
+	local k=$1 m=$2 p=$3 logf=$LOGS/mutant-$2/$3.log expect kcase st name t det
+	shift 3
+	expect=$(plan_get "$k" "$p" expect)
+	kcase=$(plan_get "$k" "$p" append | sed -n 's/.*kunit.filter_glob=\([^ ]*\).*/\1/p')
+	while IFS=$'\t' read -r st name t det; do
+		result "$st" "$name" "$t" "$det"
+	done < <(python3 "$TOP/scripts/controls.py" "$logf" "$expect" mutant="$m" profile="$p" \
+		kunit="$TREE/tools/testing/kunit/kunit.py" syms="$BUILD/mutant-$m/vtd-iommu-syms" \
+		${kcase:+case="$kcase"} "$@" ||
+		printf 'FAIL\tcontrol\t%s,%s\tcontrols.py failed on %s\n' "$p" "$m" "$logf")
 }
 
 # guest_end LOG FIELD: how a boot ended, one field of qemu.sh's LOG.end

@@ -212,37 +212,17 @@ run_mutants() {
 	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
 }
 report_mutants() {
-	local m p
+	local m p sa
 	for m in $(kcsan_mutants); do
+		mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
 		while IFS=$US read -r p _; do
-			report_mutant_kcsan "$m" "$p"
+			if [ -f "$LOGS/mutant-$m.failed" ]; then
+				report_control "kcsan-mutant:$m" "$m" "$p" failed="the step above"
+			else
+				report_control "kcsan-mutant:$m" "$m" "$p" ${sa[2]:+vmlinux="${sa[2]}"} ${sa[3]:+lines="${sa[3]}"}
+			fi
 		done < <(plan_rows "kcsan-mutant:$m")
 	done
-}
-# mutant-kcsan: the sanitizers check must reject the guest for a KCSAN
-# report on the lines the mutant's commit changes.
-report_mutant_kcsan() {  # MUTANT PROFILE
-	local m=$1 p=$2 logf out sa hit why
-	mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
-	logf=$LOGS/mutant-$m/$p.log
-	if [ -f "$LOGS/mutant-$m.failed" ]; then
-		result FAIL control:mutant-kcsan "$p,$m" "the mutant kernel did not build"
-	elif [ ! -s "$logf" ]; then
-		result FAIL control:mutant-kcsan "$p,$m" "the mutant guest did not run: $logf"
-	elif [ ${#sa[@]} != 4 ]; then
-		result FAIL control:mutant-kcsan "$p,$m" "the mutant kernel has no line tables or series lines: the check ran without them"
-	elif out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "${sa[@]}" 2>&1); then
-		result FAIL control:mutant-kcsan "$p,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
-	elif hit=$(grep -m1 $'^violation\tKCSAN:.*on lines the series changes: drivers/iommu/' <<< "$out"); then
-		# Rejected by its lines: the race is in a function the
-		# mutant (a commit on the series) changed, resolved from its
-		# vmlinux, not merely one with an IOMMU frame.
-		result PASS control:mutant-kcsan "$p,$m" "tripped: ${hit#violation$'\t'}"
-	else
-		# What it was rejected for instead, or how the check failed.
-		why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
-		result FAIL control:mutant-kcsan "$p,$m" "rejected, but not for a KCSAN report on the series' lines: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
-	fi
 }
 
 # Debian's config, the whole image, W=1: stock, then the series in the

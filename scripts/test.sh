@@ -15,21 +15,6 @@ IQE_SUITE=intel_iommu_qi_errors
 # Profiles whose workload counts are compared against stock 6.1.
 COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 
-# report_expected KERNEL MUTANT PROFILE: a negative control's report, the
-# one its row's expectation names (report_mutant_vfio for "mutant-vfio:
-# ..."), given the mutant, the profile and the expectation's text.
-report_expected() {
-	local expect fn
-	expect=$(plan_get "$1" "$3" expect)
-	fn=report_${expect%%:*}
-	fn=${fn//-/_}
-	if ! declare -F "$fn" >/dev/null; then
-		result FAIL plan "$3,$2" "the plan expects '${expect%%:*}' of $1, which no report_ function checks"
-		return
-	fi
-	"$fn" "$2" "$3" "${expect#*: }"
-}
-
 # guest_ktap LOG TAG: the guest's own KTAP (its "@@VTD " lines, the VFIO
 # selftest nested in them) as the tree's kunit.py parse reads it, which
 # must agree with the guest: exit 0 if no result failed, else non-zero.
@@ -136,33 +121,6 @@ build_mutants() {
 		[ "$STEP_RC" = 0 ] || result FAIL build series "building the series back after the mutants failed: see the log above"
 	fi
 }
-# The stale-IOTLB oracle and the trace-coverage test must fail on it.
-report_mutant_vfio() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log kst oracle trace stale
-	if [ "$(guest_end "$logf" rc)" = 124 ] || [ ! -s "$logf" ]; then
-		result FAIL control:mutant-oracle "$p,$m" "the mutant guest hung or did not run: $logf"
-		return
-	fi
-	kst=$(python3 "$TOP/scripts/vtdlog.py" kselftest "$logf")
-	oracle=$(echo "$kst" | awk -F'\t' '$2 == "vfio_edu.stale_iotlb_oracle" {print $1}')
-	trace=$(echo "$kst" | awk -F'\t' '$2 == "vfio_edu.unmap_is_flushed_on_the_domain_tags" {print $1}')
-	stale=$(python3 -c 'import re, sys; sys.path.insert(0, sys.argv[1]); import vtdlog
-m = [re.search(r"stale_iotlb_oracle:(\d+) remap cycles, (\d+) stale reads", l) for l in vtdlog.console(sys.argv[2])]
-m = [x for x in m if x]
-print("%s of %s" % (m[0].group(2), m[0].group(1)) if m else "")' "$TOP/scripts" "$logf")
-	if [ "$oracle" = FAIL ] && [ -n "$stale" ] && [ "${stale%% *}" -gt 0 ]; then
-		result PASS control:mutant-oracle "$p,$m" "tripped: the stale-IOTLB oracle read $stale cycles stale and failed"
-	else
-		result FAIL control:mutant-oracle "$p,$m" "the oracle did not fail on the mutant (result ${oracle:-none}, stale reads '${stale:-none}'): $logf"
-	fi
-	# The trace test sees flush events, which drop-piotlb still fires.
-	[ "$m" = skip-iotlb-sync-flush ] || return 0
-	if [ "$trace" = FAIL ]; then
-		result PASS control:mutant-trace "$p,$m" "tripped: the selftest's trace-coverage test failed on the mutant"
-	else
-		result FAIL control:mutant-trace "$p,$m" "the trace-coverage test did not fail on the mutant (result ${trace:-none}): $logf"
-	fi
-}
 # The debug kernel (configs/debug.config: KASAN, UBSAN, kmemleak,
 # DEBUG_OBJECTS, fault injection) on the profiles with the most churn:
 # hot-unplug rounds, suspend, domain switches (legacy-ats) and VFIO remap
@@ -260,146 +218,13 @@ report_debug() {
 	done
 	for m in $DEBUG_MUTANTS; do
 		while IFS=$US read -r p _; do
-			report_expected "debug-mutant:$m" "$m" "$p"
+			if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
+				report_control "debug-mutant:$m" "$m" "$p" failed="$LOGS/debug/build.out"
+			else
+				report_control "debug-mutant:$m" "$m" "$p"
+			fi
 		done < <(plan_rows "debug-mutant:$m")
 	done
-}
-# The hot-add mutant: the fault check must reject its guest, and for the
-# oops the mutant causes: a KASAN null-ptr-deref with
-# intel_iommu_release_device() on the stack (6.1's
-# dmar_remove_one_dev_info() on a device with no domain).
-report_mutant_oops() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out
-	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
-		result FAIL control:mutant-oops "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
-	elif [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
-		result FAIL control:mutant-oops "$p,$m" "the mutant guest hung or did not run: $logf"
-	elif out=$(python3 "$TOP/scripts/vtdlog.py" faults "$logf" || echo "error	vtdlog.py faults failed"); [ -z "$out" ]; then
-		result FAIL control:mutant-oops "$p,$m" "the fault check accepted the mutant: $logf"
-	elif ! awk '/KASAN: null-ptr-deref/ { on = 1 } on && /intel_iommu_release_device/ { f = 1 }
-		/Kernel panic/ { on = 0 } END { exit !f }' "$logf"; then
-		result FAIL control:mutant-oops "$p,$m" "rejected, but not for a null dereference in intel_iommu_release_device()'s path: $(echo "$out" | head -n 1 | cut -c1-150)"
-	else
-		result PASS control:mutant-oops "$p,$m" "tripped: $(grep -a -m1 -o 'KASAN: null-ptr-deref.*' "$logf" | cut -c1-80), intel_iommu_release_device() on the stack; the fault check: $(echo "$out" | head -n 1 | cut -c1-100)"
-	fi
-}
-# A sanitizer mutant: the sanitizers check must reject its guest, for the
-# reason the mutant was made for.
-report_mutant_sanitizer() {  # MUTANT PROFILE EXPECTATION ("TOOL reports ...")
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out want=${3%% *} hit
-	if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
-		result FAIL control:mutant-sanitizer "$p,$m" "the mutant kernel did not build: $LOGS/debug/build.out"
-		return
-	fi
-	if [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
-		result FAIL control:mutant-sanitizer "$p,$m" "the mutant guest hung or did not run: $logf"
-		return
-	fi
-	if out=$(python3 "$TOP/scripts/vtdlog.py" sanitizers "$logf" "$BUILD/mutant-$m/vtd-iommu-syms" 2>&1); then
-		result FAIL control:mutant-sanitizer "$p,$m" "the sanitizers check accepted the mutant: $(echo "$out" | head -n 1 | cut -c1-150)"
-	elif hit=$(grep -m1 $'^violation\t'"$want:" <<< "$out"); then
-		result PASS control:mutant-sanitizer "$p,$m" "tripped: ${hit#violation$'\t'}"
-	else
-		# What it was rejected for instead (or, with no violation line,
-		# how the check failed: its output, stderr included).
-		local why
-		why=$(sed -n 's/^violation\t//p' <<< "$out" | head -n 3 | tr '\n' ';')
-		result FAIL control:mutant-sanitizer "$p,$m" "rejected, but with no $want violation: $(cut -c1-300 <<< "${why:-the check failed: $(tail -n 1 <<< "$out")}"); $logf"
-	fi
-}
-
-# DMA integrity on a first-level domain must fail on it: dio (the pattern
-# read back through O_DIRECT) not ok, or the disk's DMA broken outright:
-# QEMU's virtio stops the device when it reads a ring through a stale
-# translation ("virtio: zero sized buffers are not allowed", "Guest says
-# index N is available"), and the guest's I/O then never completes.
-VIRTIO_BROKEN='qemu-system-x86_64: (virtio: .*|Guest says index .*)$'
-# The queue error suite on a kernel without the fix: it must run and fail.
-report_mutant_iqe() {
-	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json out
-	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
-	out=$(python3 "$TOP/scripts/vtdlog.py" iqe-matrix "$json")
-	case $out in
-	FAIL*failed:*) result PASS control:mutant-iqe "$p,$m" "tripped: ${out#FAIL$'\t'}" ;;
-	FAIL*) result FAIL control:mutant-iqe "$p,$m" "the suite did not run on the mutant: ${out#FAIL$'\t'}" ;;
-	*) result FAIL control:mutant-iqe "$p,$m" "the queue error suite passed on a kernel without the fix: ${out#*$'\t'}" ;;
-	esac
-}
-
-# The RCU walk's KUnit cases on a kernel whose unassign (rcu-no-grace) or
-# device-TLB assign (devtlb-no-wait) does not wait for the walks in flight:
-# the case must run and fail (a SKIP, its thread never started, is no
-# proof).
-report_mutant_rcu() {  # MUTANT PROFILE EXPECTATION
-	local m=$1 p=$2 json=$LOGS/mutant-$1/$2.kunit.json st kcase what
-	# The case: the one the row's command line filters for; what the
-	# mutant does: as the row's expectation says it.
-	kcase=$(plan_get "series-mutant:$m" "$p" append | sed -n 's/.*kunit.filter_glob=\([^ ]*\).*/\1/p')
-	what=${3#*on a kernel that }
-	kunit_json "$LOGS/mutant-$m/$p.log" "$json" || true
-	st=$(python3 - "$json" "${kcase#*.}" <<'PY' 2>/dev/null || echo "no KUnit results"
-import json, sys
-def cases(g):
-    for c in g.get('test_cases', []):
-        yield c
-    for s in g.get('sub_groups', []):
-        yield from cases(s)
-found = [c['status'] for c in cases(json.load(open(sys.argv[1]))) if c['name'] == sys.argv[2]]
-print(found[0] if found else 'not run')
-PY
-)
-	case $st in
-	FAIL) result PASS control:mutant-rcu "$p,$m" "tripped: ${kcase#*.} failed on a kernel that $what" ;;
-	PASS) result FAIL control:mutant-rcu "$p,$m" "${kcase#*.} passed on a kernel that $what" ;;
-	*) result FAIL control:mutant-rcu "$p,$m" "${kcase#*.} did not run to a verdict on the mutant ($st): $LOGS/mutant-$m/$p.log" ;;
-	esac
-}
-
-# The detach order on a kernel that switches ATS off before it tears the
-# entry down: attach-order must reject the guest, and for rule (a) at
-# every ATS disable (one hot-unplug: dmar_remove_one_dev_info(); the
-# domain switches: device_block_translation()). A trace without the
-# teardown events fails as "nothing was checked", which is no trip.
-report_mutant_order() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out nd na nt
-	if [ ! -s "$logf" ] || [ "$(guest_end "$logf" rc)" = 124 ]; then
-		result FAIL control:mutant-order "$p,$m" "the mutant guest hung or did not run: $logf"
-		return
-	fi
-	if out=$(python3 "$TOP/scripts/vtdlog.py" order "$logf"); then
-		result FAIL control:mutant-order "$p,$m" "attach-order accepted a kernel that disables ATS before the teardown: $(echo "$out" | head -n 1)"
-		return
-	fi
-	read -r nd na nt < <(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import vtdlog
-n = vtdlog.order(sys.argv[2])[1]
-print(n["ats-disable"], n["disable-before-teardown"], n["teardowns"])' "$TOP/scripts" "$logf" || echo 0 0 0)
-	if [ "${nd:-0}" -gt 0 ] && [ "$na" = "$nd" ] && [ "${nt:-0}" -gt 0 ]; then
-		result PASS control:mutant-order "$p,$m" "tripped: all $nd ATS disables came before their entry's teardown (rule (a); $nt teardowns traced): $(echo "$out" | sed -n 's/^violation\t//; 2p' | cut -c1-100)"
-	else
-		result FAIL control:mutant-order "$p,$m" "rejected, but rule (a) caught ${na:-0} of ${nd:-0} ATS disables (${nt:-0} teardowns traced): $(echo "$out" | sed -n 's/^violation\t//; 2p' | cut -c1-120)"
-	fi
-}
-
-report_mutant_dio() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log rc dio broken hang
-	rc=$(guest_end "$logf" rc)
-	dio=$(python3 "$TOP/scripts/vtdlog.py" tap "$logf" 2>/dev/null | awk -F'\t' '$2 == "dio" {print $1 "\t" $3; exit}')
-	broken=$(grep -a -m1 -E "$VIRTIO_BROKEN" "$logf" 2>/dev/null || true)
-	if [ "${dio%%$'\t'*}" = FAIL ]; then
-		result PASS control:mutant-dio "$p,$m" "tripped: dio failed on a first-level domain: $(echo "${dio#*$'\t'}" | cut -c1-110)"
-	elif [ -z "$dio" ] && [ -n "$broken" ]; then
-		result PASS control:mutant-dio "$p,$m" "tripped: the disk's DMA broke before dio could finish (guest exit $rc): ${broken#qemu-system-x86_64: }"
-	elif [ -z "$dio" ] && [ "$(guest_end "$logf" how)" = silent ] && hang=$(python3 "$TOP/scripts/vtdlog.py" hang "$logf") &&
-		[[ $hang == *"NMI: CPU 0 in default_idle_call"* && $hang == *"D state: "*dmaio* ]]; then
-		# The disk's I/O never completed: the guest sat idle, its reader
-		# in D state, until the watchdog's NMI (seen once, on a loaded
-		# machine, instead of QEMU's virtio messages).
-		result PASS control:mutant-dio "$p,$m" "tripped: the disk's I/O never completed: dmaio in D state, the guest idle until the watchdog: $(echo "$hang" | grep -o 'no console output for [0-9]*s')"
-	elif [ -z "$dio" ]; then
-		result FAIL control:mutant-dio "$p,$m" "the mutant guest gave no dio result and QEMU reported no broken device (exit $rc): $logf"
-	else
-		result FAIL control:mutant-dio "$p,$m" "dio did not fail on the mutant: ${dio%%$'\t'*}: $logf"
-	fi
 }
 
 # The superpage check, on the series kernel booted with intel_iommu=sp_off:
@@ -424,7 +249,7 @@ superpage_control() {
 # case and in a timer that interrupts a case; QEMU must receive an IOTLB
 # invalidation of each IOVA between the case's two lines. The built-in
 # suites are filtered out: only the module's runs. Its negative control
-# is the kunit-swallow mutant (report_mutant_realflush).
+# is the kunit-swallow mutant (controls.py, mutant-realflush).
 realflush_test() {
 	local logf=$LOGS/control/legacy-realflush.log rc=0
 	mkdir -p "$LOGS/control"
@@ -432,18 +257,6 @@ realflush_test() {
 		TIMEOUT=300 "$TOP/scripts/qemu.sh" legacy "$(plan_get control legacy steps)" "$logf" || rc=$?
 	[ $rc = 0 ] || { result FAIL realflush legacy "the guest did not finish (exit $rc): $logf"; return; }
 	vtdlog_result realflush legacy realflush "$logf"
-}
-report_mutant_realflush() {
-	local m=$1 p=$2 logf=$LOGS/mutant-$1/$2.log out
-	if [ "$(guest_end "$logf" rc)" != 0 ]; then
-		result FAIL control:mutant-realflush "$p,$m" "the mutant guest did not finish: $logf"
-	elif out=$(python3 "$TOP/scripts/vtdlog.py" realflush "$logf"); then
-		result FAIL control:mutant-realflush "$p,$m" "the check passed on a kernel that drops submissions during KUnit cases: $(echo "$out" | head -n 1)"
-	elif [ "$(grep -c 'no IOTLB invalidation' <<< "$out")" = 2 ]; then
-		result PASS control:mutant-realflush "$p,$m" "tripped: neither case's IOVA was invalidated ($(echo "$out" | head -n 1))"
-	else
-		result FAIL control:mutant-realflush "$p,$m" "rejected, but not for both missing invalidations: $(echo "$out" | sed -n 2p | cut -c1-150)"
-	fi
 }
 
 # The harness's own parsers, against committed fixtures made from real logs
@@ -598,7 +411,7 @@ if [ "$mode" != check ]; then
 		for g in "${bg[@]}"; do
 			read -r k v p <<< "$g"
 			case $k in
-			*-mutant:*) report_expected "$k" "${k#*-mutant:}" "$p" ;;
+			*-mutant:*) report_control "$k" "${k#*-mutant:}" "$p" ;;
 			*) report_guest "$v" "$p" "$(plan_get "$k" "$p" steps)" ;;
 			esac
 			[ "$v:$p" != series:vfio ] || guest_ktap "$LOGS/series/vfio.log" vfio

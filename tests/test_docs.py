@@ -1,6 +1,7 @@
 """The docs' profile table against the harness's own list of profiles."""
 import os
 import re
+import sys
 import unittest
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
@@ -97,11 +98,10 @@ def plan_rows(path=PLAN):
 def plan_problems(path=PLAN):
     """What is wrong with a plan: rows of the wrong width, unknown kernels
     or profiles, a duplicate (kernel, profile), a mutant without its
-    patch, an expectation no report_ function of test.sh or soak.sh
-    checks."""
-    reports = set()
-    for script in ('test.sh', 'soak.sh'):
-        reports.update(re.findall(r'^report_(\w+)\(\)', open(os.path.join(TOP, 'scripts', script)).read(), re.M))
+    patch, a negative control's expectation that scripts/controls.py
+    does not judge."""
+    sys.path.insert(0, os.path.join(TOP, 'scripts'))
+    import controls
     profiles = set(harness_profiles()) | {'soak'}
     bad, seen = [], set()
     for r in plan_rows(path):
@@ -122,8 +122,8 @@ def plan_problems(path=PLAN):
         if kind.endswith('-mutant'):
             if not os.path.exists(os.path.join(TOP, 'tests', 'mutants', m + '.patch')):
                 bad.append('%s: no tests/mutants/%s.patch' % (k, m))
-            if e.split(':')[0].replace('-', '_') not in reports:
-                bad.append('%s %s: no report_%s in test.sh or soak.sh for "%s"' % (k, p, e.split(':')[0].replace('-', '_'), e))
+            if e.split(':')[0] not in controls.CONTROLS:
+                bad.append('%s %s: no control %s in controls.py for "%s"' % (k, p, e.split(':')[0], e))
         elif e != 'pass' and kind != 'control':
             bad.append('%s %s: expects "%s" of a kernel that must pass' % (k, p, e))
     return bad
@@ -143,7 +143,7 @@ class Plan(unittest.TestCase):
         self.addCleanup(os.unlink, f.name)
         bad = plan_problems(f.name)
         self.assertIn('series-mutant:no-such: no tests/mutants/no-such.patch', bad)
-        self.assertIn('series-mutant:no-such legacy: no report_mutant_nothing in test.sh or soak.sh for "mutant-nothing: fails"', bad)
+        self.assertIn('series-mutant:no-such legacy: no control mutant-nothing in controls.py for "mutant-nothing: fails"', bad)
 
     def test_the_series_boots_every_profile(self):
         """plan: the series' rows are lib.sh's PROFILES_ALL, in its order (and so docs/profiles.md's table)"""
