@@ -128,7 +128,7 @@ boot_once() {
 	local helper="" rc=0
 	: > "$logf"
 	# The version string of the image booted, from its setup header: the
-	# host checks that the guest ran this kernel (vtdlog.py kernel-identity).
+	# host checks that the guest ran this kernel (report.py: kernel-identity).
 	python3 -c 'import struct, sys
 d = open(sys.argv[1], "rb").read(0x10000)
 o = struct.unpack_from("<H", d, 0x20E)[0] + 0x200

@@ -2,16 +2,16 @@
 """Read a guest log (serial console interleaved with QEMU's vtd_inv* trace).
 
   vtdlog.py counts LOG [STEP]   descriptor counts per marked step (or all)
-  vtdlog.py tap LOG             the guest's TAP results, one per line
-  vtdlog.py kselftest LOG       the in-guest kselftest's TAP, plan and exit code
-  vtdlog.py faults LOG [KINDS]  DMAR faults, WARNINGs, BUGs and the like (KINDS,
-                                e.g. KCSAN: left to another check)
+  vtdlog.py console-lines LOG   the guest's console, QEMU's trace taken out
+  vtdlog.py hang LOG            what a guest that did not finish was doing
   vtdlog.py kunit-console LOG   the console lines of the boot-time KUnit run
   vtdlog.py batching SERIES-LOG STOCK-LOG   the workload's submissions compared
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
   vtdlog.py order LOG           tags assigned before the caches can fill,
                                 device-TLB tags dropped before ATS goes off,
                                 and a detach's entry torn down before both
+  vtdlog.py tags LOG            the debugfs view of the tags against the
+                                trace's replay
   vtdlog.py realflush LOG       vtd_realflush's cases: each unmap reached QEMU
   vtdlog.py superpage LOG       the superpage step's 2 MiB first-level unmaps
                                 in QEMU's raw PASID-based IOTLB descriptors
@@ -66,27 +66,11 @@ def main():
     if cmd == 'counts':
         for step, c in sorted(counts(path, sys.argv[3] if len(sys.argv) > 3 else None).items()):
             print(step + '\t' + '\t'.join('%s=%d' % (k, c[k]) for k in KINDS))
-    elif cmd == 'tap':
-        res, done = tap(path)
-        for r in res:
-            print('\t'.join(r))
-        if not done:
-            print('FAIL\tguest-finished\tthe guest did not reach the end of its steps')
-    elif cmd == 'kernel-identity':
-        given, ran = kernel_identity(path)
-        print('%s\t%s' % (given or '', ran or ''))
-        sys.exit(0 if given and given == ran else 1)
     elif cmd == 'hang':
         print(hang(path))
-    elif cmd == 'kselftest':
-        for r in kselftest(path):
-            print('\t'.join(r))
     elif cmd == 'kunit-console':
         for line in kunit_console(path):
             print(line)
-    elif cmd == 'faults':
-        for what, line in faults(path, tuple(sys.argv[3].split(',')) if len(sys.argv) > 3 else ()):
-            print('%s\t%s' % (what, line))
     elif cmd == 'batching':
         s_c = counts(path, 'workload')['workload']
         k_c = counts(sys.argv[3], 'workload')['workload']
@@ -110,10 +94,6 @@ def main():
     elif cmd == 'console-lines':
         for line in console(path):
             print(line)
-    elif cmd == 'tools':
-        bad, seen = tools(path, sys.argv[3])
-        verdict(bad, '%s read %d cache_tag events (%s), all parsed' % (
-            sys.argv[3], sum(seen.values()), ', '.join('%s %d' % kv for kv in sorted(seen.items()))))
     elif cmd == 'tags':
         verdict(*tags(path), what='disagreements')
     elif cmd == 'realflush':
