@@ -132,6 +132,8 @@ def kunit_json(log, kunit):
     """The boot's KUnit results as kunit.py parse's JSON (written beside
     the log as LOG.kunit.json, its console lines as LOG.kunit.console),
     or None when the log has no KTAP."""
+    # (Absolute: kunit.py changes directory.)
+    log = os.path.abspath(log)
     base = log[:-4] if log.endswith('.log') else log
     cons, js = base + '.kunit.console', base + '.kunit.json'
     text = '\n'.join(kunit_console(log)) + '\n'
