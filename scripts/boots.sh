@@ -2,11 +2,10 @@
 # Sourced by test.sh and soak.sh (after lib.sh): the plan's boots, and
 # what reads them. The plan (scripts/plan.tsv) and its readers; a boot
 # (run_guest, run_guest_bg, plan_boot); a boot's results (report_guest,
-# guest_end, kunit_results, iqe_matrix, report_control); the kernels the guests boot
-# (freeze_kernel, build_mutant); the debug kernel's rows (debug_steps,
-# debug_append). It runs nothing.
+# guest_end, kunit_results, iqe_matrix, report_control); the kernels the
+# guests boot (freeze_kernel, build_mutant). It runs nothing.
 
-# The plan: every boot of make test, one row each (scripts/plan.tsv: the
+# The plan: every boot of make test and make soak, one row each (scripts/plan.tsv: the
 # kernel, profile, steps, command line, how it runs and what it must
 # show). plan_rows KERNEL: its rows, "profile steps append run expect",
 # in the plan's order ("-" read as empty), the fields separated by US
@@ -291,7 +290,11 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 		GIT_COMMITTER_EMAIL=mutant@invalid GIT_AUTHOR_DATE=2000-01-01T00:00:00Z \
 		GIT_COMMITTER_DATE=2000-01-01T00:00:00Z \
 		git -C "$TREE" commit-tree "$t" -p "$rev" -m "mutant: $name")
-	stamp="$c $(md5sum < "$patch" | cut -c1-12)"
+	# The test modules only for a mutant whose guests load them (about
+	# 10 s a build otherwise spent); the stamp says which.
+	kmods=no-kmods
+	! plan_rows "$var-mutant:$name" | cut -d"$US" -f2 | grep -qE '(^|,)(realflush|failnth-hotadd)(,|$)' || kmods=""
+	stamp="$c $(md5sum < "$patch" | cut -c1-12)${kmods:+ $kmods}"
 	if [ -f "$out/bzImage" ] && [ "$(cat "$out/vtd-stamp" 2>/dev/null)" = "$stamp" ]; then
 		# The kprobe events as build.sh defines them now: those of the
 		# variant's kernel (the same config), which was built or given
@@ -307,11 +310,7 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	fi
 	rm -rf "$out"
 	mkdir -p "$out"
-	# The test modules only for a mutant whose guests load them (about
-	# 10 s a build otherwise spent).
-	kmods=no
-	! plan_rows "$var-mutant:$name" | cut -d"$US" -f2 | grep -qE '(^|,)(realflush|failnth-hotadd)(,|$)' || kmods=yes
-	KMODS=$kmods REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var"
+	REV=$c BUILD_LABEL=mutant-$name "$TOP/scripts/build.sh" "$var" $kmods
 	cp "$BUILD/$var/arch/x86/boot/bzImage" "$BUILD/$var/arch/x86/boot/vtd-probes" \
 		"$BUILD/$var/arch/x86/boot/vtd-iommu-syms" "$BUILD/$var/vtd-info" "$out/"
 	for f in vtd-probes-stamp vtd-series-lines vtd-vmlinux "$BUILD/$var"/arch/x86/boot/*.ko; do
@@ -323,20 +322,3 @@ build_mutant() {  # NAME [VARIANT]; leaves VARIANT's output directory holding it
 	[ "$var" != series ] || touch "$BUILD/mutant.rebuilt"
 }
 
-# debug_steps PROFILE: the debug row's steps; a profile without one (make
-# soak boots the debug kernel on every profile) the series' and a
-# kmemleak scan.
-debug_steps() { plan_get debug "$1" steps 2>/dev/null || echo "$(steps_of "$1"),kmemleak"; }
-# leak-on-enomem: the switch to identity alone (8 allocations, the tag's
-# reference among them); the others add 1200 attempts and no new path.
-# failnth-hotadd counts only the caches made failable at boot (see
-# guest/init): the boot that runs it (HOTADD: its vtdhotadd=, sites).
-# It runs before suspend: after an S3 cycle, 6.1 under QEMU puts the
-# re-added disk in its root port's group (observed 2026-11-24, 603/0 at
-# cc82c4a+: 9 sites, no group, default domain or IOVA allocation), and
-# the step is there for the new group's path (19 sites).
-# debug_append PROFILE [HOTADD]: the row's command line (none without a
-# row), vtdhotadd= as asked (make soak's hotadd part: all).
-debug_append() {
-	{ plan_get debug "$1" append 2>/dev/null || true; } | sed "s/vtdhotadd=sites/vtdhotadd=${2:-sites}/"
-}

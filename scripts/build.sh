@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configure and build one kernel variant:
-#   build.sh [series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12]
+#   build.sh [series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12] [no-kmods]
 #   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
 #   stock:  the base alone (SERIES=none), configs/vtd.config
 #   debug:  the series' commit, + configs/debug.config (sanitizers), compiled
@@ -19,11 +19,15 @@
 # The config is tinyconfig + the fragments; an option of a fragment that does
 # not survive olddefconfig fails the build. Output: $BUILD/<variant>/.
 # Its callers' parameters: REV (the commit), OUT (the output directory),
-# BUILD_LABEL (the log's name), KMODS=no (no test modules: build_mutant).
+# BUILD_LABEL (the log's name); no-kmods: no test modules (build_mutant,
+# for a mutant whose guests load none; the variant's own modules go from
+# its directory, which its next build makes again).
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" build
 
 var=${1:-$(variant)}
+kmods=yes
+[ "${2:-}" != no-kmods ] || kmods=no
 case $var in
 series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12) ;;
 *) die "usage: build.sh [series|stock|debug|kcsan|bench-stock|bench-series|bench-before|bench-6.12]" ;;
@@ -279,8 +283,7 @@ must "build $var (ccache, -j$NPROC)" compile
 [[ $var == bench-* ]] || must "kprobe events for $var" probes
 must "IOMMU symbols of $var" iommu_syms
 [[ $var == bench-* ]] || must "source lines of $var" lines_of
-if [ "${KMODS:-yes}" = no ]; then
-	# (A mutant whose guests load none: build_mutant.)
+if [ $kmods = no ]; then
 	rm -f "$out"/arch/x86/boot/*.ko "$out/arch/x86/boot/vtd-kmod-stamp"
 elif [[ $var != bench-* ]]; then
 	must "test module for $var" kmods

@@ -287,6 +287,10 @@ fi
 FINISH_NAME="make soak" FINISH_SCRIPT=soak.sh
 trap finish EXIT
 "$TOP/scripts/deps.sh" all
+for k in $SOAK_KERNELS; do
+	plan_get "soak:$k" soak steps >/dev/null 2>&1 ||
+		die "SOAK_KERNELS: scripts/plan.tsv has no soak:$k row (make soak's kernels: $(grep -o '^soak:[a-z0-9]*' "$PLAN" | cut -d: -f2 | sort -u | tr '\n' ' '))"
+done
 
 if [ "$mode" != report ] && { has_part workload || has_part profiles || has_part hotadd || has_part mutants; }; then
 	must "build the kernels" build_kernels

@@ -3,7 +3,7 @@
 
 # Users' own tools on the events: trace-cmd (libtraceevent) and perf
 # record the workload's cache_tag events and print them; the host checks
-# that every event was parsed (vtdlog.py tools). They run after the trace
+# that every event was parsed (report.py: trace-cmd-parse, perf-parse). They run after the trace
 # dump: they reprogram the tracing state the dump reads.
 tool_run() {  # tool_run NAME MARKER "RECORD" "REPORT": record the workload, report between markers
 	local name=$1 marker=$2 rc=0
