@@ -18,6 +18,9 @@ sys.path.insert(0, os.path.join(HERE, '..', 'scripts'))
 import controls  # noqa: E402
 
 SYMS = os.path.join(HERE, 'fixtures', 'sanitizers-iommu-syms')
+# The tree's kunit.py (make tree), which the KUnit controls run.
+KUNIT = os.path.join(os.environ.get('VTD_WORK') or os.path.join(HERE, '..', 'work'), 'linux', 'tools', 'testing',
+                     'kunit', 'kunit.py')
 
 
 class Controls(unittest.TestCase):
@@ -196,6 +199,51 @@ class Controls(unittest.TestCase):
         v = self.verdict(self.boot(self.OOPS % 'iommu_group_remove_device', rc=1), 'mutant-oops: x')
         self.assertEqual(v['control:mutant-oops'][0], 'FAIL')
         self.assertIn('not for a null dereference', v['control:mutant-oops'][1])
+
+    # mutant-iqe, mutant-rcu: KUnit cases that must run and fail
+    RCU = 'intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress'
+
+    def kunit(self, fixture):
+        if not os.path.exists(KUNIT):
+            self.skipTest('no tree (make tree): no kunit.py at %s' % KUNIT)
+        return self.boot(fixture=fixture)
+
+    def test_iqe_trips_when_the_suite_fails(self):
+        """mutant-iqe: the iqe-first-only mutant's queue error suite, its batches failing, trips it"""
+        v = self.verdict(self.kunit('controls-iqe-mutant.log'), 'mutant-iqe: x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-iqe'][0], 'PASS', v)
+
+    def test_iqe_fails_when_the_suite_passes(self):
+        """mutant-iqe: the suite passing, as on the series (sm-fl), is no trip: FAIL"""
+        v = self.verdict(self.kunit('controls-iqe-real.log'), 'mutant-iqe: x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-iqe'][0], 'FAIL')
+        self.assertIn('passed on a kernel without the fix', v['control:mutant-iqe'][1])
+
+    def test_rcu_trips_when_its_case_fails(self):
+        """mutant-rcu: the rcu-no-grace mutant's case, failed, trips it"""
+        v = self.verdict(self.kunit('controls-rcu-mutant.log'), 'mutant-rcu: the case fails on a kernel that x',
+                         kunit=KUNIT, case=self.RCU)
+        self.assertEqual(v['control:mutant-rcu'][0], 'PASS', v)
+
+    def test_rcu_fails_when_its_case_passes(self):
+        """mutant-rcu: the case passing, as on the series (legacy, every suite), is no trip: FAIL"""
+        v = self.verdict(self.kunit('controls-kunit-real.log'), 'mutant-rcu: the case fails on a kernel that x',
+                         kunit=KUNIT, case=self.RCU)
+        self.assertEqual(v['control:mutant-rcu'][0], 'FAIL')
+        self.assertIn('passed on a kernel that x', v['control:mutant-rcu'][1])
+
+    def test_rcu_fails_when_its_case_did_not_run(self):
+        """mutant-rcu: the case absent from the run (another suite filtered) is no trip: FAIL"""
+        v = self.verdict(self.kunit('controls-iqe-real.log'), 'mutant-rcu: the case fails on a kernel that x',
+                         kunit=KUNIT, case=self.RCU)
+        self.assertEqual(v['control:mutant-rcu'][0], 'FAIL')
+        self.assertIn('did not run to a verdict', v['control:mutant-rcu'][1])
+
+    def test_rcu_fails_without_a_case(self):
+        """mutant-rcu: a row that filters for no case judges nothing: FAIL"""
+        v = self.verdict(self.boot('x\n'), 'mutant-rcu: the case fails on a kernel that x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-rcu'][0], 'FAIL')
+        self.assertIn('no KUnit case', v['control:mutant-rcu'][1])
 
     # The plan and the build
     def test_an_unknown_expectation_is_a_failure(self):
