@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
 from logread import console, kselftest, kunit_console, tap  # noqa: E402
 from qemucounts import iqe_matrix, realflush  # noqa: E402
+from report import ended  # noqa: E402
 from sanitizers import SourceLines, faults, sanitizers  # noqa: E402
 from tracerules import order  # noqa: E402
 
@@ -39,15 +40,6 @@ from tracerules import order  # noqa: E402
 # index N is available"); the guest's I/O then never completes.
 VIRTIO_BROKEN = re.compile(r'qemu-system-x86_64: (virtio: .*|Guest says index .*)$')
 STALE = re.compile(r'stale_iotlb_oracle:(\d+) remap cycles, (\d+) stale reads')
-
-
-def ended(log):
-    """qemu.sh's record of how the boot ended ({} without one)."""
-    try:
-        with open(log + '.end') as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def ran(log):
@@ -228,7 +220,7 @@ def mutant_dio(log, opt):
                   None)
     if broken:
         return [('PASS', name, "tripped: the disk's DMA broke before dio could finish (guest exit %s): %s"
-                 % (end.get('rc', 'none'), broken[len('qemu-system-x86_64: '):]))]
+                 % (end.get('rc') if end.get('rc') is not None else 'none', broken[len('qemu-system-x86_64: '):]))]
     if end.get('how') == 'silent':
         h = hang(log)
         if 'NMI: CPU 0 in default_idle_call' in h and re.search(r'D state: .*dmaio', h):
@@ -236,7 +228,7 @@ def mutant_dio(log, opt):
             return [('PASS', name, "tripped: the disk's I/O never completed: dmaio in D state, the guest idle until "
                      'the watchdog: ' + (idle.group(0) if idle else ''))]
     return [('FAIL', name, 'the mutant guest gave no dio result and QEMU reported no broken device (exit %s): %s'
-             % (end.get('rc', 'none'), log))]
+             % (end.get('rc') if end.get('rc') is not None else 'none', log))]
 
 
 def mutant_realflush(log, opt):
