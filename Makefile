@@ -3,12 +3,13 @@
 #   make test    every check; ends with "N passed, N failed"
 #   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
 #   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
+#   make sanitize the debug kernel (KASAN, UBSAN, kmemleak, fault injection) on its profiles, with its controls
 #   make soak    hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
 # Variables: PROFILE=legacy-ats, or any profile of docs/profiles.md (run, shell)
 #            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
 #            series with the sanitizers (configs/debug.config), SERIES=kcsan
 #            the series with KCSAN (configs/kcsan.config)
-.PHONY: help run test tree export check bench soak shell build initramfs deb kunit clean distclean
+.PHONY: help run test tree export check bench soak sanitize shell build initramfs deb kunit clean distclean
 
 PROFILE ?= legacy-ats
 export PROFILE SERIES FORCE
@@ -27,6 +28,8 @@ bench:
 	@scripts/bench.sh
 soak:
 	@scripts/soak.sh
+sanitize:
+	@scripts/soak.sh sanitize
 tree:
 	@scripts/tree.sh create
 export:

@@ -19,34 +19,56 @@
 #   hotadd    failnth-hotadd on the debug kernel (legacy-ats) with
 #             vtdhotadd=all: a disk hot-add with the N-th allocation of
 #             the IOMMU's part failing, N = 1, 2, ... until one succeeds
-#             (make test fails the first of each site), then the tag
+#             (make sanitize fails the first of each site), then the tag
 #             view, the trace and a kmemleak scan
-#   mutants   the KCSAN control: tests/mutants/race-flush.patch (a counter
-#             updated, unsynchronised, on every flush) on the kcsan
-#             kernel, booted with two dma_map_benchmark threads for 30 s
-#             (KCSAN watching one access in 50 for 1 ms): the sanitizers
-#             check must report its data race
+#   mutants   the sanitizer kernels' negative controls, each a kernel of
+#             SOAK_KERNELS plus one tests/mutants/NAME.patch: the debug
+#             kernel's four (a leaked tag, a use-after-free, a leak on
+#             -ENOMEM, patch 1 reverted), which kmemleak, KASAN or an
+#             oops must show, and the kcsan kernel's race-flush (a counter
+#             updated, unsynchronised, on every flush), booted with two
+#             dma_map_benchmark threads for 30 s (KCSAN watching one
+#             access in 50 for 1 ms): the sanitizers check must report
+#             its data race
 #   debian    (opt-in) the whole kernel image (bzImage: everything built
 #             in, which is all of drivers/iommu) with Debian's own 6.1
 #             amd64 config, stock then the series, W=1: no warning the
 #             series adds
 # It prints one line per check and "N passed, N failed, N skipped", and
-# writes the figures to $WORK/soak/soak.md, which docs/soak.md quotes.
+# writes the figures to $WORK/soak/soak.md, which docs/soak.md quotes
+# (make sanitize: $WORK/sanitize/soak.md).
 # `soak.sh report` judges the logs of the last run again, running nothing;
 # SOAK_LOGS: another directory for the logs (work/soak).
+#
+# make sanitize (`soak.sh sanitize [report]`): the debug kernel alone, on
+# the plan's debug rows (the profiles with the most churn) and with its
+# mutants: the profiles and mutants parts, logs in work/sanitize. It was
+# make test's until its cold build (about 40 min of the 2 CPUs' time
+# beside everything else) took make test past its 45 minutes on a fresh
+# machine (docs/testing.md).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/boots.sh"
-LOGS=${SOAK_LOGS:-$WORK/soak}
+WHAT=soak
+[ "${1:-}" != sanitize ] || { WHAT=sanitize; shift; }
+if [ $WHAT = sanitize ]; then
+	LOGS=${SOAK_LOGS:-$WORK/sanitize}
+	SOAK_PARTS="profiles mutants"
+	SOAK_KERNELS=debug
+	SOAK_PROFILES=$(plan_rows debug | cut -d"$US" -f1 | paste -sd' ')
+else
+	LOGS=${SOAK_LOGS:-$WORK/soak}
+	SOAK_PARTS=${SOAK_PARTS:-workload profiles hotadd mutants}
+	SOAK_KERNELS=${SOAK_KERNELS:-debug kcsan}
+	SOAK_PROFILES=${SOAK_PROFILES:-$PROFILES_ALL}
+fi
 RESULTS=$LOGS/results.tsv
-SOAK_PARTS=${SOAK_PARTS:-workload profiles hotadd mutants}
-SOAK_KERNELS=${SOAK_KERNELS:-debug kcsan}
-SOAK_PROFILES=${SOAK_PROFILES:-$PROFILES_ALL}
 has_part() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Its boots are the plan's (scripts/plan.tsv) rows for make soak:
 #   soak:KERNEL soak        the workload guest on KERNEL
 #   soak:debug legacy-ats   the hotadd part
-#   kcsan-mutant:NAME       the KCSAN control(s)
+#   debug-mutant:NAME, kcsan-mutant:NAME
+#                           the mutants part: its kernel's controls
 #   debug, kcsan            the profiles part: a kernel's row for the
 #                           profile, or else the series' row's steps (and
 #                           a kmemleak scan on the debug kernel), with no
@@ -197,31 +219,40 @@ report_hotadd() {
 	 sanitizers_result "$GUEST_TAG" "$LOGS/debug/legacy-ats.log" "$WORK/kernels/debug" debug)
 }
 
-# The KCSAN controls: each mutant built in the kcsan kernel's directory,
-# then the kcsan kernel built back.
-kcsan_mutants() { grep -o '^kcsan-mutant:[^	]*' "$PLAN" | cut -d: -f2 | uniq; }
+# The sanitizer kernels' controls: each mutant of KERNEL-mutant:NAME rows
+# built in its kernel's directory (only what it changes recompiles) and
+# booted while the next builds, then the kernel built back. (The debug
+# and kcsan kernels share a worktree: one kernel after the other.)
+mutants_of() { grep -o "^$1-mutant:[^	]*" "$PLAN" | cut -d: -f2 | uniq; }
 run_mutants() {
-	local m p
-	for m in $(kcsan_mutants); do
-		step "build the mutant kernel $m (kcsan)" build_mutant "$m" kcsan
-		[ "$STEP_RC" = 0 ] || { touch "$LOGS/mutant-$m.failed"; continue; }
-		while IFS=$US read -r p _; do
-			soak_boot "kcsan-mutant:$m" "mutant-$m" "$p"
-		done < <(plan_rows "kcsan-mutant:$m")
+	local k m p
+	for k in $SOAK_KERNELS; do
+		[ -n "$(mutants_of "$k")" ] || continue
+		for m in $(mutants_of "$k"); do
+			step "build the mutant kernel $m ($k)" build_mutant "$m" "$k"
+			[ "$STEP_RC" = 0 ] || { touch "$LOGS/mutant-$m.failed"; continue; }
+			while IFS=$US read -r p _; do
+				soak_boot "$k-mutant:$m" "mutant-$m" "$p" < /dev/null &
+			done < <(plan_rows "$k-mutant:$m")
+		done
+		step "build $k back" "$TOP/scripts/build.sh" "$k"
+		[ "$STEP_RC" = 0 ] || result FAIL build "$k" "building the $k kernel back after its mutants failed: see the log above"
 	done
-	step "build kcsan back" "$TOP/scripts/build.sh" kcsan
+	wait
 }
 report_mutants() {
-	local m p sa
-	for m in $(kcsan_mutants); do
-		mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" kcsan)
-		while IFS=$US read -r p _; do
-			if [ -f "$LOGS/mutant-$m.failed" ]; then
-				report_control "kcsan-mutant:$m" "$m" "$p" failed="the step above"
-			else
-				report_control "kcsan-mutant:$m" "$m" "$p" ${sa[2]:+vmlinux="${sa[2]}"} ${sa[3]:+lines="${sa[3]}"}
-			fi
-		done < <(plan_rows "kcsan-mutant:$m")
+	local k m p sa
+	for k in $SOAK_KERNELS; do
+		for m in $(mutants_of "$k"); do
+			mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" "$k")
+			while IFS=$US read -r p _; do
+				if [ -f "$LOGS/mutant-$m.failed" ]; then
+					report_control "$k-mutant:$m" "$m" "$p" failed="the step above"
+				else
+					report_control "$k-mutant:$m" "$m" "$p" ${sa[2]:+vmlinux="${sa[2]}"} ${sa[3]:+lines="${sa[3]}"}
+				fi
+			done < <(plan_rows "$k-mutant:$m")
+		done
 	done
 }
 
@@ -276,7 +307,7 @@ debian_warnings() {
 mode=${1:-run}
 T0=$(date +%s)
 if [ "$mode" = report ]; then
-	[ -d "$LOGS" ] || die "no $LOGS: make soak first"
+	[ -d "$LOGS" ] || die "no $LOGS: make $WHAT first"
 	T0=$(cat "$LOGS/.t0" 2>/dev/null || echo "$T0")
 else
 	rm -rf "$LOGS"
@@ -284,7 +315,7 @@ else
 	echo "$T0" > "$LOGS/.t0"
 fi
 : > "$RESULTS"
-FINISH_NAME="make soak" FINISH_SCRIPT=soak.sh
+FINISH_NAME="make $WHAT" FINISH_SCRIPT=soak.sh
 trap finish EXIT
 "$TOP/scripts/deps.sh" all
 for k in $SOAK_KERNELS; do
@@ -327,7 +358,7 @@ has_part debian && report_debian
 
 # The page docs/soak.md copies: the date, the commit, the machine, each figure.
 {
-	echo "# make soak, $(date -u '+%F %H:%M UTC')"
+	echo "# make $WHAT, $(date -u '+%F %H:%M UTC')"
 	echo
 	echo "- commit: $(git -C "$TOP" rev-parse --short HEAD)$(git -C "$TOP" diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)')"
 	echo "- series: $(sed -n 's/^patches=//p' "$WORK/kernels/${SOAK_KERNELS%% *}/vtd-info" 2>/dev/null) patches on Debian linux-source-6.1 $(cat "$TREE/.debian-version" 2>/dev/null)"

@@ -122,118 +122,10 @@ build_mutants() {
 	fi
 }
 # The debug kernel (configs/debug.config: KASAN, UBSAN, kmemleak,
-# DEBUG_OBJECTS, fault injection) on the profiles with the most churn:
-# hot-unplug rounds, suspend, domain switches (legacy-ats) and VFIO remap
-# cycles (vfio, a 200-cycle oracle), each ending in a kmemleak scan;
-# KUnit runs in the first. legacy-ats also fails each allocation of its
-# group type switches in turn (failnth-switch) and the first allocation
-# of each site of the IOMMU's part of a disk hot-add (failnth-hotadd,
-# vtdhotadd=sites: make soak's hotadd part fails each one), vfio each of
-# its VFIO_SET_IOMMU (failnth-vfio). It is built from a worktree of its own, niced, in the background
-# from the start: it takes the CPU the guests leave idle. Then its
-# mutants, which only a sanitizer or the fault check catches, each booted on legacy-ats:
-#   leak-tag        a tag whose last user goes is never freed: kmemleak
-#                   must list it, allocated through drivers/iommu (booted
-#                   through the domain switches)
-#   uaf-tag         the unassign reads the tag it has just freed: KASAN
-#                   must report a use-after-free there (the same)
-#   leak-on-enomem  cache_tag_assign() does not free the tag when its
-#                   reference cannot be allocated: kmemleak must list it
-#                   after the failnth-switch step, which fails that
-#                   allocation in the live attach path
-#   release-null    patch 1 reverted: a device whose group could not be
-#                   made is torn down as if attached; failnth-hotadd
-#                   fails that group's allocation, and the guest must
-#                   oops there (KASAN: null-ptr-deref in
-#                   intel_iommu_release_device's path)
-# (sm-fl-ats, first level, is left out of make test's budget: it adds no
-# churn legacy-ats lacks; DEBUG_PROFILES="legacy-ats sm-fl-ats vfio" runs it.)
-# The debug rows of the plan: leak-on-enomem switches to identity alone
-# (8 allocations, the tag's reference among them); the others add 1200
-# attempts and no new path. failnth-hotadd counts only the caches made
-# failable at boot (see guest/init): the boot that runs it (vtdhotadd=
-# sites). It runs before suspend: after an S3 cycle, 6.1 under QEMU puts
-# the re-added disk in its root port's group (observed 2026-11-24, 603/0
-# at cc82c4a+: 9 sites, no group, default domain or IOVA allocation), and
-# the step is there for the new group's path (19 sites).
-DEBUG_PROFILES=${DEBUG_PROFILES:-legacy-ats vfio}
-DEBUG_MUTANTS=${DEBUG_MUTANTS:-leak-tag uaf-tag leak-on-enomem release-null}
-debug_chain() {
-	local p m first=1 append rc
-	mkdir -p "$LOGS/debug"
-	# The builds niced, so that the foreground goes first; the guests not:
-	# a niced guest beside a kernel build all but stops.
-	set +e
-	(renice -n 10 -p $BASHPID >/dev/null; exec "$TOP/scripts/build.sh" debug) > "$LOGS/debug/build.out" 2>&1
-	rc=$?
-	set -e
-	if [ $rc != 0 ]; then
-		touch "$LOGS/debug/build.failed"
-		return
-	fi
-	freeze_kernel debug
-	while [ ! -f "$WORK/.initramfs.ready" ]; do
-		[ ! -f "$WORK/.initramfs.failed" ] || { touch "$LOGS/debug/no-initramfs"; return; }
-		sleep 2
-	done
-	for p in $DEBUG_PROFILES; do
-		plan_boot debug debug "$p" "$([ $first = 0 ] && echo none || echo all)" &
-		first=0
-	done
-	for m in $DEBUG_MUTANTS; do
-		# (Not "if ! ...": bash switches errexit off for what a
-		# condition runs, and build_mutant relies on it.)
-		set +e
-		(set -e; renice -n 10 -p $BASHPID >/dev/null; build_mutant "$m" debug) >> "$LOGS/debug/build.out" 2>&1
-		rc=$?
-		set -e
-		if [ $rc != 0 ]; then
-			touch "$LOGS/debug/mutant-$m.failed"
-			continue
-		fi
-		while IFS=$US read -r p _; do
-			plan_boot "debug-mutant:$m" "mutant-$m" "$p" < /dev/null &
-		done < <(plan_rows "debug-mutant:$m")
-	done
-	# The debug kernel back in its directory: a later make test finds it,
-	# and the mutants, up to date.
-	(renice -n 10 -p $BASHPID >/dev/null; exec "$TOP/scripts/build.sh" debug) >> "$LOGS/debug/build.out" 2>&1 ||
-		touch "$LOGS/debug/build-back.failed"
-	wait
-}
-report_debug() {
-	local p m first syms=$WORK/kernels/debug/vtd-iommu-syms
-	if [ -f "$LOGS/debug/build.failed" ]; then
-		result FAIL build debug "the debug kernel did not build: $(grep -m1 -E 'ERROR|error' "$LOGS/debug/build.out" | cut -c1-120); $LOGS/debug/build.out"
-		return
-	fi
-	if [ -f "$LOGS/debug/no-initramfs" ]; then
-		result FAIL boot debug "no guest image to boot the debug kernel with"
-		return
-	fi
-	result PASS build debug "$(sed -n 's/^patches=//p' "$WORK/kernels/debug/vtd-info") patches, with configs/debug.config (KASAN, UBSAN, kmemleak, DEBUG_OBJECTS)"
-	[ ! -f "$LOGS/debug/build-back.failed" ] ||
-		result FAIL build debug "building the debug kernel back after its mutants failed: $LOGS/debug/build.out"
-	first=1
-	for p in $DEBUG_PROFILES; do
-		report_guest debug "$p" "$(plan_get debug "$p" steps)"
-		if [ $first = 1 ]; then
-			kunit_results "$LOGS/debug/$p.log" debug debug
-			iqe_matrix "$LOGS/kunit-debug.json" "$p,debug"
-		fi
-		first=0
-		vtdlog_result sanitizers "$p,debug" sanitizers "$LOGS/debug/$p.log" "$syms"
-	done
-	for m in $DEBUG_MUTANTS; do
-		while IFS=$US read -r p _; do
-			if [ -f "$LOGS/debug/mutant-$m.failed" ]; then
-				report_control "debug-mutant:$m" "$m" "$p" failed="$LOGS/debug/build.out"
-			else
-				report_control "debug-mutant:$m" "$m" "$p"
-			fi
-		done < <(plan_rows "debug-mutant:$m")
-	done
-}
+# DEBUG_OBJECTS, fault injection) and its mutants are make sanitize's
+# (scripts/soak.sh, the plan's debug and debug-mutant rows): its cold
+# build, beside everything else here, took a fresh machine's make test
+# to 53 min (docs/testing.md).
 
 # The superpage check, on the series kernel booted with intel_iommu=sp_off:
 # the same 2 MiB unmaps on 4 KiB pages free a page table, so QEMU sees no
@@ -290,17 +182,7 @@ FINISH_NAME="make $([ "$mode" = check ] && echo check || echo test)" FINISH_SCRI
 trap finish EXIT
 "$TOP/scripts/deps.sh" all
 
-debug_pid=""
 if [ "$mode" != check ]; then
-	rm -f "$WORK/.initramfs.ready" "$WORK/.initramfs.failed"
-	# The debug kernel starts building now, beside everything else (its
-	# guests wait for the guest image): the tree first, which both need.
-	if [ "$var" = series ] && [ -z "${NO_DEBUG:-}" ]; then
-		must "the tree" "$TOP/scripts/tree.sh" ensure
-		log "build the debug kernel and boot it (in the background, the builds niced: $LOGS/debug/build.out)"
-		debug_chain &
-		debug_pid=$!
-	fi
 	step "build $var" "$TOP/scripts/build.sh" "$var"
 	if [ "$STEP_RC" = 0 ]; then
 		built=$(sed -n 's/^patches=//p' "$BUILD/$var/vtd-info")
@@ -316,12 +198,7 @@ if [ "$mode" != check ]; then
 	rm -rf "$WORK/kernels/$var"
 	[ "$STEP_RC" != 0 ] || step "keep the $var kernel for the guests" freeze_kernel "$var"
 	step initramfs "$TOP/scripts/initramfs.sh"
-	if [ "$STEP_RC" = 0 ]; then
-		touch "$WORK/.initramfs.ready"
-	else
-		touch "$WORK/.initramfs.failed"
-		result FAIL initramfs - "the guest image did not build: see the log above"
-	fi
+	[ "$STEP_RC" = 0 ] || result FAIL initramfs - "the guest image did not build: see the log above"
 	bg=()
 	if [ -f "$BUILD/$var/arch/x86/boot/bzImage" ] && [ -f "$WORK/initramfs.cpio.gz" ]; then
 		# The series' rows of the plan, in $PROFILES. The background ones
@@ -410,11 +287,7 @@ if [ "$mode" != check ]; then
 	if [ ${#bg[@]} -gt 0 ]; then
 		s0=$(date +%s)
 		log "waiting for the background guests ($(printf '%s\n' "${bg[@]}" | cut -d' ' -f2,3 | tr ' \n' '/ ')) ..."
-		# Every job but the debug kernel's chain, which goes on beside
-		# the static checks.
-		for j in $(jobs -p); do
-			[ "$j" = "$debug_pid" ] || wait "$j" || true
-		done
+		for j in $(jobs -p); do wait "$j" || true; done
 		log "background guests done in $(( $(date +%s) - s0 ))s"
 		for g in "${bg[@]}"; do
 			read -r k v p <<< "$g"
@@ -500,12 +373,4 @@ unit_tests
 # string, and the per-patch builds above link against the series' build
 # (before, the series was rebuilt for them after it: a minute).
 [ -z "$tools" ] || step "make deb DEB_CONFIG=small" deb_test
-# The debug kernel's chain ran beside all of the above.
-if [ -n "$debug_pid" ]; then
-	s0=$(date +%s)
-	log "waiting for the debug kernel's guests ..."
-	wait "$debug_pid" || true
-	log "debug kernel's guests done in $(( $(date +%s) - s0 ))s more"
-	report_debug
-fi
 FINISHED=1

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""test.sh's boots from scripts/plan.tsv, the guests stubbed: each boot
-gets the kernel, steps, command line, oracle and limits make test gave it
-before the plan (its case tables, as of 2026-12-07)."""
+"""test.sh's and soak.sh's boots from scripts/plan.tsv, the guests
+stubbed: each boot gets the kernel, steps, command line, oracle and
+limits make test and make soak gave it before the plan (their case
+tables, as of 2026-12-07). The debug kernel's boots, make test's then,
+are make sanitize's now (and make soak's mutants part has its mutants)."""
 import os
 import subprocess
 import tempfile
@@ -43,16 +45,10 @@ FG stock sm-cm-ats boot,workload |kunit.enable=0| - - -
 FG stock sm-fl boot,workload |kunit.enable=0| - - -
 FG stock sm-fl-ats boot,workload |kunit.enable=0| - - -
 FG stock sm-fl-cm-ats boot,workload |kunit.enable=0| - - -
-BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - -
-BG debug vfio boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - -
-BG mutant-leak-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - -
-BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - -
-BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0 vtdswitch=identity| - - -
-BG mutant-release-null legacy-ats boot,failnth-hotadd |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - -
 FG deb legacy-ats boot,events,dio,tag-view |kunit.enable=0| - - -
 '''
 
-# The loops of test.sh's main flow and debug chain, over the plan, with
+# The loops of test.sh's main flow, over the plan, with
 # run_guest and run_guest_bg printing what they were given.
 SCRIPT = r'''
 VTD_TEST_LIB=1 . "$(dirname "$0")/test.sh"
@@ -86,18 +82,15 @@ for row in "${rows[@]}"; do
 	IFS=$US read -r p steps append run expect <<< "$row"
 	[ -n "$(run_opt "$run" bg)" ] || plan_boot stock stock "$p"
 done
-first=1
-for p in $DEBUG_PROFILES; do plan_boot debug debug "$p" "$([ $first = 0 ] && echo none || echo all)"; first=0; done
-for m in $DEBUG_MUTANTS; do
-	while IFS=$US read -r p _; do plan_boot "debug-mutant:$m" "mutant-$m" "$p"; done < <(plan_rows "debug-mutant:$m")
-done
 plan_boot deb deb legacy-ats
 '''
 
 
 # make soak's boots as soak.sh booted them before it read the plan (its
 # own tables, as of 2026-12-07), sorted (the profiles part starts them
-# all in the background): as above, and EVENTS last.
+# all in the background): as above, and EVENTS last. The debug kernel's
+# four mutants joined its mutants part with make sanitize, booted as make
+# test booted them.
 SOAK_BEFORE = '''
 BG debug lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf,kmemleak |kunit.enable=0| - - - -
 BG debug legacy boot,events,dio,workload,tag-view,trace-dump,kmemleak || - - - -
@@ -126,7 +119,11 @@ BG kcsan vfio-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 -
 BG kcsan vfio-sm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
 BG kcsan vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
 BG kcsan vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| 200 - - -
+BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0 vtdswitch=identity| - - - -
+BG mutant-leak-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - -
 BG mutant-race-flush legacy-ats boot,dmabench |kunit.enable=0 vtddmabench=30 vtdkcsan=50,1000| - 1800 - cache_tag_assign,cache_tag_unassign
+BG mutant-release-null legacy-ats boot,failnth-hotadd |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
+BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - -
 '''
 
 # soak.sh's parts, the guests and builds stubbed.
@@ -139,6 +136,32 @@ step() { STEP_RC=0; }
 for k in debug kcsan; do run_workload "$k"; done
 run_hotadd
 for k in debug kcsan; do run_profiles "$k"; done
+run_mutants
+'''
+
+# make sanitize's boots: make test's debug boots before (as in BEFORE,
+# then), and the debug row of sm-fl-ats, which make test left out for
+# its budget.
+SANITIZE_BEFORE = '''
+BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
+BG debug sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug vfio boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0 vtdswitch=identity| - - - -
+BG mutant-leak-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - -
+BG mutant-release-null legacy-ats boot,failnth-hotadd |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
+BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - -
+'''
+
+# soak.sh sanitize's parts, stubbed as above; what it runs.
+SANITIZE_SCRIPT = r'''
+set -- sanitize
+VTD_TEST_LIB=1 . "$(dirname "$0")/soak.sh"
+show() { printf '%s %s %s %s |%s| %s %s %s %s\n' "$1" "$2" "$3" "$4" "$(echo $5)" "${ORACLE:--}" "${GUEST_TIMEOUT:--}" "${GUEST_IDLE:--}" "${EVENTS:--}"; }
+run_guest() { show FG "$@"; }
+run_guest_bg() { show BG "$@"; }
+step() { STEP_RC=0; }
+echo "parts=$SOAK_PARTS kernels=$SOAK_KERNELS profiles=$SOAK_PROFILES logs=${LOGS#$VTD_WORK/}" >&2
+for k in $SOAK_KERNELS; do run_profiles "$k"; done
 run_mutants
 '''
 
@@ -162,7 +185,7 @@ class PlanBoots(unittest.TestCase):
         work = tempfile.mkdtemp(prefix='plan-boots-')
         self.addCleanup(shutil.rmtree, work)
         env = dict(os.environ, TOP=top, VTD_WORK=work)
-        for k in ('PROFILES', 'MUTANTS', 'DEBUG_PROFILES', 'DEBUG_MUTANTS', 'COMPARE', 'ORACLE',
+        for k in ('PROFILES', 'MUTANTS', 'COMPARE', 'ORACLE',
                   'GUEST_TIMEOUT', 'GUEST_IDLE', 'EVENTS') + tuple(k for k in os.environ if k.startswith('SOAK_')):
             env.pop(k, None)
         out = subprocess.run(['bash', script], env=env, capture_output=True, text=True)
@@ -175,19 +198,25 @@ class PlanBoots(unittest.TestCase):
         self.assertEqual(boots, BEFORE.lstrip('\n').split('\n'))
 
     def test_a_changed_row_is_caught(self):
-        """plan: tripped by a plan whose row lost its command line (leak-on-enomem's vtdswitch=identity)"""
+        """plan: tripped by a plan whose row lost its command line (ats-first's vtdhotplug=1)"""
         plan = open(os.path.join(TOP, 'scripts', 'plan.tsv')).read()
-        doctored = plan.replace('\tvtdswitch=identity\t', '\t-\t')
+        doctored = plan.replace('\tvtdhotplug=1\t', '\t-\t', 1)
         self.assertNotEqual(doctored, plan)
         boots, _ = self.boots(doctored)
         self.assertNotEqual(boots, BEFORE.lstrip('\n').split('\n'))
-        self.assertIn('BG mutant-leak-on-enomem legacy-ats boot,failnth-switch,kmemleak |kunit.enable=0| - - -', boots)
+        self.assertIn('BG mutant-ats-first legacy-ats boot,hotplug,domain-switch,trace-dump |kunit.enable=0| - 300 60', boots)
 
     def test_every_soak_boot_as_before_the_plan(self):
         """plan: with the guests stubbed, every boot of make soak gets the steps, command line, oracle, limits and events it had before"""
         boots, err = self.boots(script_text=SOAK_SCRIPT)
         self.assertEqual(err, '')
         self.assertEqual(sorted(b for b in boots if b), SOAK_BEFORE.strip('\n').split('\n'))
+
+    def test_every_sanitize_boot_as_in_make_test(self):
+        """plan: make sanitize boots the debug kernel's rows and its mutants, as make test booted them"""
+        boots, err = self.boots(script_text=SANITIZE_SCRIPT)
+        self.assertEqual(err, 'parts=profiles mutants kernels=debug profiles=legacy-ats sm-fl-ats vfio logs=sanitize\n')
+        self.assertEqual(sorted(b for b in boots if b), SANITIZE_BEFORE.strip('\n').split('\n'))
 
     def test_a_changed_soak_row_is_caught(self):
         """plan: tripped by a plan whose soak guest traces every event (events= gone from its row)"""
