@@ -4,8 +4,8 @@
 #   series: $TREE (base + patches/), configs/vtd.config + configs/series.config
 #   stock:  the base alone (SERIES=none), configs/vtd.config
 #   debug:  the series' commit, + configs/debug.config (sanitizers), compiled
-#           from a worktree of its own ($SRC_DEBUG), so that it can build
-#           while make test builds the others from $SRC
+#           from a worktree of its own ($SRC_DEBUG), which leaves $SRC's
+#           checkout as it was (make sanitize, make soak)
 #   kcsan:  the series' commit, + configs/kcsan.config (KCSAN, which
 #           excludes KASAN), from the debug kernel's worktree (make soak
 #           builds the two one after the other)

@@ -10,7 +10,7 @@ CACHE=${VTD_CACHE:-$HOME/.cache/vtd-cache-tags}
 WORK=${VTD_WORK:-$TOP/work}
 TREE=$WORK/linux            # git tree: base commit + one commit per patch
 SRC=${VTD_SRC:-$WORK/src}   # detached worktree every build compiles from
-SRC_DEBUG=$WORK/src-debug   # the debug kernel's own: it builds while others build from $SRC
+SRC_DEBUG=$WORK/src-debug   # the debug and kcsan kernels' own: $SRC's checkout stays
 BUILD=$WORK/build           # O= directories, one per variant
 LOGS=$WORK/logs
 RESULTS=${RESULTS:-$WORK/results.tsv}

@@ -7,7 +7,7 @@
 #   tree.sh checkout REV   put REV in $SRC, the worktree builds compile from.
 #                    One path for every variant lets ccache and make reuse
 #                    objects between stock, series and per-patch builds.
-#                    (The debug kernel, built beside them, has its own:
+#                    (The debug and kcsan kernels have their own:
 #                    $SRC_DEBUG, by VTD_SRC.)
 #   tree.sh rev series|debug|stock   the commit a variant builds: the base, or
 #                    HEAD, plus one commit of any uncommitted changes
