@@ -145,7 +145,9 @@ print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KER
 	local q=$!
 	python3 "$TOP/scripts/guestdog.py" "$logf" "$run/dog.sock" "$IDLE" "$q" &
 	local dog=$!
-	wait "$q" || rc=$?
+	# (wait's stderr: bash's own "PID Aborted ..." when QEMU dies on its
+	# assertion, which the caller reports in a line of its own.)
+	wait "$q" 2>/dev/null || rc=$?
 	kill "$dog" 2>/dev/null || true
 	wait "$dog" 2>/dev/null || true
 	if [ -n "$helper" ]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi

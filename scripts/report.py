@@ -6,8 +6,11 @@ usage: report.py VARIANT PROFILE TAG STEPS LOG
 Prints the boot's result lines, STATUS<TAB>name<TAB>TAG<TAB>detail, for
 test.sh's result(), and writes the boot's record beside its log,
 LOG.json: how it ended (LOG.end, which qemu.sh writes), the kernel it
-ran, the guest's results and every result below. Every check of the
-boot reads the same parsed log (logread.read_once).
+ran, the guest's results and every result below, and what the checks
+that compare boots or parse with the tree's kunit.py read of it: QEMU's
+descriptor counts per step (counts), the guest's KTAP and the KUnit
+console lines (console). Every check of the boot reads the same parsed
+log (logread.read_once); no other reads the log.
 
 The results: kernel-identity (the kernel given is the kernel that ran),
 the guest's own (its KTAP, the VFIO selftest nested in it as vfio:*),
@@ -24,8 +27,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
-from logread import kernel_identity, kselftest, real_events, tap  # noqa: E402
-from qemucounts import superpage, suspend  # noqa: E402
+from logread import console, kernel_identity, kselftest, kunit_console, real_events, tap  # noqa: E402
+from qemucounts import counts, superpage, suspend  # noqa: E402
 from sanitizers import faults  # noqa: E402
 from tracerules import check, follow, order, tags, tools  # noqa: E402
 
@@ -111,6 +114,9 @@ def report(variant, profile, tag, steps, log):
     if not given or not ran or given != ran:
         rows.append(('FAIL', 'kernel-identity', "given '%s', the guest ran '%s': %s"
                      % (given or 'no version read', ran or 'no Linux version line', log)))
+    rec['counts'] = {step: dict(c) for step, c in counts(log).items()}
+    rec['console'] = {'ktap': [l[len('@@VTD '):] for l in console(log) if l.startswith('@@VTD ')],
+                      'kunit': kunit_console(log)}
     res, done = tap(log)
     nested = [(s, 'vfio:' + n, d) for s, n, d in kselftest(log)]
     rec['guest'] = {'done': done, 'results': res, 'nested': nested}

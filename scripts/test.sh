@@ -16,14 +16,15 @@ IQE_SUITE=intel_iommu_qi_errors
 COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 
 # guest_ktap LOG TAG: the guest's own KTAP (its "@@VTD " lines, the VFIO
-# selftest nested in them) as the tree's kunit.py parse reads it, which
+# selftest nested in them, from the boot's record, LOG.json: report.py
+# has read the log) as the tree's kunit.py parse reads it, which
 # must agree with the guest: exit 0 if no result failed, else non-zero.
 # A log with no nested test checked nothing. Control: a copy with the
 # nested selftest's first passed result failed, which it must reject.
 guest_ktap() {
 	local logf=$1 tag=$2 k kunit=$TREE/tools/testing/kunit/kunit.py rc n nested nfail
 	k=$LOGS/guest-ktap-${tag//,/-}.ktap
-	{ python3 "$TOP/scripts/vtdlog.py" console-lines "$logf" || true; } | sed -n 's/^@@VTD //p' > "$k"
+	python3 "$TOP/scripts/vtdlog.py" ktap "$logf.json" > "$k" || true
 	n=$(grep -c '^ *\(not \)\?ok ' "$k" || true)
 	nested=$(grep -c '^    \(not \)\?ok ' "$k" || true)
 	nfail=$(grep -c '^ *not ok ' "$k" || true)
@@ -44,7 +45,9 @@ guest_ktap() {
 	fi
 }
 
-compare_counts() {  # series vs stock on the fixed workload, both booted in this run
+# compare_counts PROFILE: series vs stock on the fixed workload, both
+# booted in this run: QEMU's counts from the boots' records (LOG.json).
+compare_counts() {
 	local p=$1 st name det
 	for v in series stock; do
 		if [ "$(guest_end "$LOGS/$v/$p.log" rc)" != 0 ]; then
@@ -52,19 +55,22 @@ compare_counts() {  # series vs stock on the fixed workload, both booted in this
 			return
 		fi
 	done
-	{ echo "counts $p series: $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/series/$p.log" workload | cut -f2-)"
-	  echo "counts $p stock:  $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/stock/$p.log" workload | cut -f2-)"
+	{ echo "counts $p series: $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/series/$p.log.json" workload | cut -f2-)"
+	  echo "counts $p stock:  $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/stock/$p.log.json" workload | cut -f2-)"
 	} >> "$LOGS/counts.txt"
+	local out
+	out=$(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/series/$p.log.json" "$LOGS/stock/$p.log.json" 2>&1) ||
+		{ result FAIL batching "$p" "no comparison: $(echo "$out" | tail -n 1)"; return; }
 	while IFS=$'\t' read -r st name det; do
 		result "$st" "$name" "$p" "$det"
-	done < <(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/series/$p.log" "$LOGS/stock/$p.log")
+	done <<< "$out"
 	# Negative control: the same comparison fed stock's counts as the
 	# series' must not pass batching, where stock has something to batch.
 	# (Read into a variable first: "| grep -q" under pipefail fails the
 	# pipeline whenever the reader stops early, which once made this
 	# control FAIL on a correct result.)
 	local ctl
-	ctl=$(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/stock/$p.log" "$LOGS/stock/$p.log") ||
+	ctl=$(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/stock/$p.log.json" "$LOGS/stock/$p.log.json") ||
 		ctl="vtdlog.py batching exited $?"
 	if grep -q $'^SKIP\tbatching' <<< "$ctl"; then
 		return

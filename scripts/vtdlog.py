@@ -5,7 +5,11 @@
   vtdlog.py console-lines LOG   the guest's console, QEMU's trace taken out
   vtdlog.py hang LOG            what a guest that did not finish was doing
   vtdlog.py kunit-console LOG   the console lines of the boot-time KUnit run
+  vtdlog.py ktap LOG            the guest's own KTAP (its @@VTD lines)
   vtdlog.py batching SERIES-LOG STOCK-LOG   the workload's submissions compared
+(counts, kunit-console, ktap and batching also read a boot's record,
+LOG.json, which report.py wrote from the log: make test's checks read
+that, not the log again.)
   vtdlog.py check LOG           the rules every run's cache_tag_* events keep
   vtdlog.py order LOG           tags assigned before the caches can fill,
                                 device-TLB tags dropped before ATS goes off,
@@ -38,6 +42,8 @@ qemucounts.py (QEMU's descriptors), tracerules.py (the cache_tag_* event
 rules), sanitizers.py (faults and the debug kernels' reports), hang.py
 (a guest that did not finish; make soak's plan).
 """
+import collections
+import json
 import os
 import sys
 
@@ -59,21 +65,52 @@ def verdict(bad, summary, what='problems'):
     sys.exit(1 if bad else 0)
 
 
+def record(path, key):
+    """A boot's record's KEY (report.py's LOG.json); exits, saying why, if
+    the record or its KEY is missing."""
+    try:
+        with open(path) as f:
+            rec = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit('no record %s: %s' % (path, e))
+    for k in key.split('.'):
+        if not isinstance(rec, dict) or k not in rec:
+            sys.exit('the record %s has no %s: the boot left no log to read' % (path, key))
+        rec = rec[k]
+    return rec
+
+
+def counts_of(path, step=None):
+    """counts() of a log, or of its record (LOG.json)."""
+    if not path.endswith('.json'):
+        return counts(path, step)
+    got = {s: collections.Counter(c) for s, c in record(path, 'counts').items()}
+    return {step: got.get(step, collections.Counter())} if step else got
+
+
+def console_of(path, key):
+    """A record's console lines (console.KEY), or a log's."""
+    if path.endswith('.json'):
+        return record(path, 'console.' + key)
+    return kunit_console(path) if key == 'kunit' else [
+        l[len('@@VTD '):] for l in console(path) if l.startswith('@@VTD ')]
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == 'counts':
-        for step, c in sorted(counts(path, sys.argv[3] if len(sys.argv) > 3 else None).items()):
+        for step, c in sorted(counts_of(path, sys.argv[3] if len(sys.argv) > 3 else None).items()):
             print(step + '\t' + '\t'.join('%s=%d' % (k, c[k]) for k in KINDS))
     elif cmd == 'hang':
         print(hang(path))
-    elif cmd == 'kunit-console':
-        for line in kunit_console(path):
+    elif cmd in ('kunit-console', 'ktap'):
+        for line in console_of(path, 'kunit' if cmd == 'kunit-console' else 'ktap'):
             print(line)
     elif cmd == 'batching':
-        s_c = counts(path, 'workload')['workload']
-        k_c = counts(sys.argv[3], 'workload')['workload']
+        s_c = counts_of(path, 'workload')['workload']
+        k_c = counts_of(sys.argv[3], 'workload')['workload']
         for r in batching(s_c, k_c):
             print('\t'.join(r))
     elif cmd == 'check':

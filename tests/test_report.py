@@ -80,6 +80,71 @@ class Report(unittest.TestCase):
         self.assertEqual(rec['results'][-1]['name'], 'boot')
 
 
+class Record(unittest.TestCase):
+    """The boot's record as the checks that compare boots read it
+    (vtdlog.py counts, batching, ktap, kunit-console on LOG.json): the
+    same answers as from the log, and a record without them refused."""
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='record-')
+        self.addCleanup(shutil.rmtree, self.d)
+
+    def recorded(self, fixture, variant='stock'):
+        """FIXTURE as a finished boot's log, and its record, as report.py
+        writes it."""
+        log = os.path.join(self.d, fixture)
+        shutil.copy(os.path.join(HERE, 'fixtures', fixture), log)
+        with open(log + '.end', 'w') as f:
+            json.dump({'rc': 0, 'how': 'finished', 'detail': '', 'again': ''}, f)
+        sys.stdout, out = open(os.devnull, 'w'), sys.stdout
+        try:
+            report.main(variant, 'legacy', 'legacy', 'boot,workload', log)
+        finally:
+            sys.stdout.close()
+            sys.stdout = out
+        return log
+
+    def vtdlog(self, *args):
+        import subprocess
+        return subprocess.run([sys.executable, os.path.join(HERE, '..', 'scripts', 'vtdlog.py')] + list(args),
+                              capture_output=True, text=True)
+
+    def same(self, *args):
+        """vtdlog.py ARGS on the logs and on their records: one answer."""
+        logs = self.vtdlog(*args)
+        recs = self.vtdlog(*[a + '.json' if a.endswith('.log') else a for a in args])
+        self.assertEqual((recs.returncode, recs.stdout), (logs.returncode, logs.stdout))
+        self.assertNotEqual(logs.stdout, '')
+        return recs.stdout
+
+    def test_counts_from_the_record(self):
+        """record: the workload's counts and the batching verdict read from LOG.json are the log's"""
+        series, stock = self.recorded('counts-series.log'), self.recorded('counts-stock.log')
+        self.same('counts', series, 'workload')
+        self.same('counts', stock)
+        out = self.same('batching', series, stock)
+        self.assertIn('PASS\tbatching\t', out)
+
+    def test_the_guests_ktap_from_the_record(self):
+        """record: the guest's KTAP (its @@VTD lines, the selftest nested) read from LOG.json is the log's"""
+        out = self.same('ktap', self.recorded('kst-real.log', 'series'))
+        self.assertIn('\n    ok ', out)
+
+    def test_kunit_console_from_the_record(self):
+        """record: the KUnit console lines read from LOG.json are the log's"""
+        out = self.same('kunit-console', self.recorded('controls-kunit-real.log', 'series'))
+        self.assertIn('KTAP version', out)
+
+    def test_a_record_without_counts_is_refused(self):
+        """record: tripped by a record of a boot that left no log (no counts): batching exits 1, saying so"""
+        series = self.recorded('counts-series.log')
+        with open(os.path.join(self.d, 'none.log.json'), 'w') as f:
+            json.dump({'ended': {'rc': None}}, f)
+        got = self.vtdlog('batching', series + '.json', os.path.join(self.d, 'none.log.json'))
+        self.assertEqual(got.returncode, 1)
+        self.assertEqual(got.stdout, '')
+        self.assertIn('has no counts', got.stderr)
+
+
 class HotplugHost(unittest.TestCase):
     def test_rounds_summarised(self):
         """report: QEMU's side of the hot-plug rounds, the slowest, the repeats, the missing events and a stuck one"""
