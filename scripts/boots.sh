@@ -139,19 +139,21 @@ run_guest_bg() {
 	done
 }
 
-# report_guest VARIANT PROFILE STEPS: a boot's result lines, from its log
-# read once (scripts/report.py, which also writes the boot's record,
-# LOG.json). On the series' kernels nothing may be skipped: a step that
-# skips there (no events, no trace, no edu device, a selftest case)
-# checked nothing.
+# report_guest VARIANT PROFILE STEPS [KEY=VALUE...]: a boot's result
+# lines, from its log read once (scripts/report.py, which also writes the
+# boot's record, LOG.json; the options ask it for the sanitizers check
+# and make soak's figures). On the series' kernels nothing may be
+# skipped: a step that skips there (no events, no trace, no edu device, a
+# selftest case) checked nothing.
 report_guest() {
-	local v=$1 p=$2 logf=$LOGS/$1/$2.log tag st name t det
+	local v=$1 p=$2 logf=$LOGS/$1/$2.log steps=$3 tag st name t det
+	shift 3
 	tag=$p
 	case $v in stock|deb|debug|kcsan) tag="$p,$v" ;; esac
 	tag=${GUEST_TAG:-$tag}
 	while IFS=$'\t' read -r st name t det; do
 		result "$st" "$name" "$t" "$det"
-	done < <(python3 "$TOP/scripts/report.py" "$v" "$p" "$tag" "$3" "$logf" ||
+	done < <(python3 "$TOP/scripts/report.py" "$v" "$p" "$tag" "$steps" "$logf" "$@" ||
 		printf 'FAIL\treport\t%s\treport.py failed on %s\n' "$tag" "$logf")
 }
 

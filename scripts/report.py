@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One boot's results, from its log read once.
 
-usage: report.py VARIANT PROFILE TAG STEPS LOG
+usage: report.py VARIANT PROFILE TAG STEPS LOG [KEY=VALUE...]
 
 Prints the boot's result lines, STATUS<TAB>name<TAB>TAG<TAB>detail, for
 test.sh's result(), and writes the boot's record beside its log,
@@ -19,7 +19,9 @@ series' kernels (series, debug, kcsan), trace-check, tags-vs-trace,
 trace-cmd-parse and perf-parse (when those steps ran), attach-order,
 hotplug-tags, suspend-resume, superpage-flush (when those steps ran) and
 lazy-flush-all (profile lazy). On those kernels a skipped guest step
-checked nothing: FAIL. Standard library only.
+checked nothing: FAIL. With syms=, the sanitizers check too (tools=,
+vmlinux=, lines=: see vtdlog.py sanitizers); with soak=H,C,S, make
+soak's figures (soak-figures, vtdlog.py soak). Standard library only.
 """
 import json
 import os
@@ -29,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
 from logread import console, kernel_identity, kselftest, kunit_console, real_events, tap  # noqa: E402
 from qemucounts import counts, superpage, suspend  # noqa: E402
-from sanitizers import faults  # noqa: E402
+from hang import soak  # noqa: E402
+from sanitizers import SourceLines, faults, sanitizers  # noqa: E402
 from tracerules import check, follow, order, tags, tools  # noqa: E402
 
 # The kernels the trace and tag checks apply to: the series, and the
@@ -195,8 +198,33 @@ def report(variant, profile, tag, steps, log):
     return rows, rec
 
 
-def main(variant, profile, tag, steps, log):
+def extra(log, opts):
+    """The rows the options ask for: the sanitizers check (syms=), make
+    soak's figures (soak=H,C,S). On a boot that left no log, a FAIL each."""
+    rows = []
+    have = os.path.exists(log) and os.path.getsize(log) > 0
+    if 'syms' in opts:
+        if not have:
+            rows.append(('FAIL', 'sanitizers', 'no log: nothing was checked (%s)' % log))
+        else:
+            src = SourceLines(opts['vmlinux'], opts['lines']) if 'vmlinux' in opts and 'lines' in opts else None
+            tools = tuple(opts.get('tools', 'kasan,kmemleak').split(','))
+            rows.append(verdict('sanitizers', *sanitizers(log, opts['syms'], tools, src), what='problems'))
+    if 'soak' in opts:
+        if not have:
+            rows.append(('FAIL', 'soak-figures', 'no log: the soak guest did not run (%s)' % log))
+        else:
+            rows += [(st, 'soak-figures', text) for st, text in soak(log, *map(int, opts['soak'].split(',')))]
+    return rows
+
+
+def main(variant, profile, tag, steps, log, *args):
+    bad = [a for a in args if '=' not in a or a.split('=', 1)[0] not in OPTIONS]
+    if bad:
+        sys.exit('report.py: unknown option %s (%s)' % (bad[0], ', '.join(OPTIONS)))
+    opts = dict(a.split('=', 1) for a in args)
     rows, rec = report(variant, profile, tag, steps, log)
+    rows += extra(log, opts)
     rec['results'] = [dict(zip(('status', 'name', 'detail'), r)) for r in rows]
     try:
         with open(log + '.json', 'w') as f:
@@ -207,7 +235,9 @@ def main(variant, profile, tag, steps, log):
         print('\t'.join((st, name, tag, det.replace('\t', ' ').replace('\n', ' '))))
 
 
+OPTIONS = ('syms', 'tools', 'vmlinux', 'lines', 'soak')
+
 if __name__ == '__main__':
-    if len(sys.argv) != 6:
+    if len(sys.argv) < 6:
         sys.exit(__doc__)
     main(*sys.argv[1:])

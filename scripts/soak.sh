@@ -140,20 +140,23 @@ profile_row() {
 
 # The tools each kernel has, for the sanitizers check to see working.
 tools_of() { case $1 in kcsan) echo kcsan ;; *) echo kasan,kmemleak ;; esac; }
-# The sanitizers check's arguments for the kernel KERNEL kept in DIR: its
-# IOMMU functions, its tools and, when it was built with line tables (the
-# kcsan kernel), its vmlinux and the functions the series changes, by
-# which a data race of 6.1's own code is listed rather than failed
-# (build.sh lines_of). Without them every IOMMU race fails.
+# The sanitizers check's options (report.py, controls.py) for the kernel
+# KERNEL kept in DIR, one a line: its IOMMU functions, its tools and, when
+# it was built with line tables (the kcsan kernel), its vmlinux and the
+# functions the series changes, by which a data race of 6.1's own code is
+# listed rather than failed (build.sh lines_of). Without them every
+# IOMMU race fails.
 sanitizer_args() {  # DIR KERNEL
-	printf '%s\n' "$1/vtd-iommu-syms" "$(tools_of "$2")"
+	printf '%s\n' "syms=$1/vtd-iommu-syms" "tools=$(tools_of "$2")"
 	[ ! -f "$1/vtd-vmlinux" ] || [ ! -f "$1/vtd-series-lines" ] ||
-		printf '%s\n' "$1/vtd-vmlinux" "$1/vtd-series-lines"
+		printf '%s\n' "vmlinux=$1/vtd-vmlinux" "lines=$1/vtd-series-lines"
 }
-sanitizers_result() {  # TAG LOG DIR KERNEL
+# report_sanitized KERNEL PROFILE STEPS [KEY=VALUE...]: report_guest with
+# the sanitizers check of KERNEL's frozen copy.
+report_sanitized() {
 	local sa
-	mapfile -t sa < <(sanitizer_args "$3" "$4")
-	vtdlog_result sanitizers "$1" sanitizers "$2" "${sa[@]}"
+	mapfile -t sa < <(sanitizer_args "$WORK/kernels/$1" "$1")
+	report_guest "$1" "$2" "$3" "${sa[@]}" "${@:4}"
 }
 
 build_kernels() {
@@ -170,18 +173,12 @@ build_kernels() {
 # tag checks replay.
 run_workload() { soak_boot "soak:$1" "$1" soak; }
 
-# The soak guest's figures, from its log: what it did, as counted there.
+# The soak guest's figures, from its log: what it did, as counted there
+# (report.py soak=), kept for soak.md.
 report_workload() {  # KERNEL
-	local k=$1 logf=$LOGS/$1/soak.log out st det
-	report_guest "$k" soak "$(soak_steps "$k")"
-	sanitizers_result "soak,$k" "$logf" "$WORK/kernels/$k" "$k"
-	# (Split: the three figures are three arguments.)
-	# shellcheck disable=SC2046
-	out=$(python3 "$TOP/scripts/vtdlog.py" soak "$logf" $(soak_plan "$k" | tr , ' ')) || true
-	while IFS=$'\t' read -r st det; do
-		result "$st" soak-figures "soak,$k" "$det"
-	done <<< "$out"
-	echo "$out" | sed -n 's/^\(PASS\|FAIL\)\t//p' > "$LOGS/$k/soak.figures"
+	local k=$1
+	report_sanitized "$k" soak "$(soak_steps "$k")" soak="$(soak_plan "$k")"
+	awk -F'\t' -v t="soak,$k" '$2 == "soak-figures" && $3 == t { print $4 }' "$RESULTS" > "$LOGS/$k/soak.figures"
 }
 
 run_profiles() {  # KERNEL
@@ -196,13 +193,12 @@ run_profiles() {  # KERNEL
 report_profiles() {  # KERNEL
 	local k=$1 p first=1
 	for p in $SOAK_PROFILES; do
-		report_guest "$k" "$p" "$(profile_row "$k" "$p" steps)"
+		report_sanitized "$k" "$p" "$(profile_row "$k" "$p" steps)"
 		if [ $first = 1 ]; then
 			kunit_results "$LOGS/$k/$p.log" "$k" "$k"
 			iqe_matrix "$LOGS/kunit-$k.json" "$p,$k"
 		fi
 		first=0
-		sanitizers_result "$p,$k" "$LOGS/$k/$p.log" "$WORK/kernels/$k" "$k"
 		if [[ ,$(steps_of "$p"), == *,suspend,* ]] && [[ ,$(profile_row "$k" "$p" steps), != *,suspend,* ]]; then
 			result SKIP suspend "$p,$k" "not on the $k kernel: it does not come back from S3 (QEMU resets it at system_wakeup; see soak.sh)"
 		fi
@@ -214,9 +210,9 @@ report_profiles() {  # KERNEL
 # boots legacy-ats too).
 run_hotadd() { (LOGS=$LOGS/hotadd; soak_boot soak:debug debug legacy-ats); }
 report_hotadd() {
+	# shellcheck disable=SC2034 # (GUEST_TAG: report_guest's)
 	(LOGS=$LOGS/hotadd GUEST_TAG=legacy-ats,debug,hotadd
-	 report_guest debug legacy-ats "$(plan_get soak:debug legacy-ats steps)"
-	 sanitizers_result "$GUEST_TAG" "$LOGS/debug/legacy-ats.log" "$WORK/kernels/debug" debug)
+	 report_sanitized debug legacy-ats "$(plan_get soak:debug legacy-ats steps)")
 }
 
 # The sanitizer kernels' controls: each mutant of KERNEL-mutant:NAME rows
@@ -244,12 +240,12 @@ report_mutants() {
 	local k m p sa
 	for k in $SOAK_KERNELS; do
 		for m in $(mutants_of "$k"); do
-			mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" "$k")
+			mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" "$k" | grep -E '^(vmlinux|lines)=')
 			while IFS=$US read -r p _; do
 				if [ -f "$LOGS/mutant-$m.failed" ]; then
 					report_control "$k-mutant:$m" "$m" "$p" failed="the step above"
 				else
-					report_control "$k-mutant:$m" "$m" "$p" ${sa[2]:+vmlinux="${sa[2]}"} ${sa[3]:+lines="${sa[3]}"}
+					report_control "$k-mutant:$m" "$m" "$p" "${sa[@]}"
 				fi
 			done < <(plan_rows "$k-mutant:$m")
 		done

@@ -145,6 +145,57 @@ class Record(unittest.TestCase):
         self.assertIn('has no counts', got.stderr)
 
 
+class Options(unittest.TestCase):
+    """report.py's options: the sanitizers check (syms=, tools=) run on
+    the log it has read, as vtdlog.py sanitizers runs it on its own."""
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='options-')
+        self.addCleanup(shutil.rmtree, self.d)
+
+    def run_report(self, fixture, *opts):
+        import subprocess
+        log = os.path.join(self.d, 'legacy-ats.log')
+        if fixture:
+            shutil.copy(os.path.join(HERE, 'fixtures', fixture), log)
+            with open(log + '.end', 'w') as f:
+                json.dump({'rc': 0, 'how': 'finished', 'detail': '', 'again': ''}, f)
+        out = subprocess.run([sys.executable, os.path.join(HERE, '..', 'scripts', 'report.py'), 'debug', 'legacy-ats',
+                              'legacy-ats,debug', 'boot,kmemleak', log] + list(opts), capture_output=True, text=True)
+        return out, [l.split('\t') for l in out.stdout.splitlines()]
+
+    def sanitizers_row(self, fixture):
+        _, rows = self.run_report(fixture, 'syms=' + os.path.join(HERE, 'fixtures', 'sanitizers-iommu-syms'),
+                                  'tools=kasan,kmemleak')
+        got = [r for r in rows if r[1] == 'sanitizers']
+        self.assertEqual(len(got), 1, rows)
+        return got[0]
+
+    def test_the_sanitizers_check_passes_a_real_debug_run(self):
+        """report syms=: the debug kernel's real run passes the sanitizers check, tagged as the boot"""
+        st, _, tag, det = self.sanitizers_row('sanitizers-real.log')
+        self.assertEqual((st, tag), ('PASS', 'legacy-ats,debug'))
+        self.assertIn('KASAN on', det)
+
+    def test_the_sanitizers_check_fails_a_leaked_tag(self):
+        """report syms=: tripped by kmemleak's object allocated through drivers/iommu"""
+        st, _, _, det = self.sanitizers_row('sanitizers-leak.log')
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('kmemleak: object', det)
+
+    def test_no_log_fails_the_checks_asked_for(self):
+        """report syms= soak=: a boot that left no log fails the sanitizers check and the soak figures"""
+        _, rows = self.run_report(None, 'syms=/nonexistent', 'soak=1,2,3')
+        self.assertIn(['FAIL', 'sanitizers'], [r[:2] for r in rows])
+        self.assertIn(['FAIL', 'soak-figures'], [r[:2] for r in rows])
+
+    def test_an_unknown_option_is_refused(self):
+        """report: tripped by an option it does not know (a typo would check nothing)"""
+        out, rows = self.run_report('sanitizers-real.log', 'sym=x')
+        self.assertNotEqual(out.returncode, 0)
+        self.assertEqual(rows, [])
+        self.assertIn('unknown option sym=x', out.stderr)
+
+
 class HotplugHost(unittest.TestCase):
     def test_rounds_summarised(self):
         """report: QEMU's side of the hot-plug rounds, the slowest, the repeats, the missing events and a stuck one"""
