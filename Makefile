@@ -1,10 +1,10 @@
 # VT-d cache tags for Linux 6.1 LTS: the harness.
-#   make run     build if needed, boot PROFILE, run a DMA workload, show the cache tags
-#   make test    every check; ends with "N passed, N failed"
-#   make deb     Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
-#   make kunit   the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
+#   make run      build if needed, boot PROFILE, run a DMA workload, show the cache tags
+#   make test     every check; ends with "N passed, N failed"
+#   make deb      Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
+#   make kunit    the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
 #   make sanitize the debug kernel (KASAN, UBSAN, kmemleak, fault injection) on its profiles, with its controls
-#   make soak    hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
+#   make soak     hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
 # Variables: PROFILE=legacy-ats, or any profile of docs/profiles.md (run, shell)
 #            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
 #            series with the sanitizers (configs/debug.config), SERIES=kcsan

@@ -5,7 +5,7 @@
 # guest_end, kunit_results, iqe_matrix, report_control); the kernels the
 # guests boot (freeze_kernel, build_mutant). It runs nothing.
 
-# The plan: every boot of make test and make soak, one row each (scripts/plan.tsv: the
+# The plan: every boot of make test, make sanitize and make soak, one row each (scripts/plan.tsv: the
 # kernel, profile, steps, command line, how it runs and what it must
 # show). plan_rows KERNEL: its rows, "profile steps append run expect",
 # in the plan's order ("-" read as empty), the fields separated by US
@@ -192,9 +192,10 @@ kunit_json() {
 	local console=${2%.json}.console
 	rm -f "$2"
 	# QEMU's trace records, and what other tasks print meanwhile, are
-	# taken out of the console lines first: the boot's record (LOG.json)
-	# has them, as report.py read them from the log.
-	python3 "$TOP/scripts/vtdlog.py" kunit-console "$1.json" > "$console" || true
+	# taken out of the console lines first: the boot's record (LOG.json,
+	# which report_guest has written) has them, as report.py read them.
+	[ -f "$1.json" ] || return 254
+	python3 "$TOP/scripts/vtdlog.py" kunit-console "$1.json" > "$console" || return 254
 	grep -q 'KTAP version\|TAP version 14' "$console" || return 255
 	python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$2" < "$console" > "${2%.json}.txt" 2>&1
 }
@@ -208,7 +209,10 @@ kunit_results() {  # parse the boot-time KUnit output with the tree's kunit.py
 	rm -f "$json"
 	grep -q '^CONFIG_INTEL_IOMMU_CACHE_KUNIT_TEST=y' "$BUILD/$v/.config" 2>/dev/null && want=1
 	kunit_json "$logf" "$json" || prc=$?
-	if [ $prc = 255 ]; then
+	if [ $prc = 254 ]; then
+		result FAIL kunit "$tag" "no record of the boot to read the KUnit lines from: $logf.json"
+		return
+	elif [ $prc = 255 ]; then
 		if [ $want = 1 ]; then
 			result FAIL kunit "$tag" "the kernel's config enables the KUnit suite, but the boot log has no KTAP"
 		else

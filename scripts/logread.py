@@ -325,14 +325,25 @@ def kunit_console(path):
     version') and of the test threads (callers that print a case's '# name:'
     diagnostics or a report with 'Comm: kunit_try_catch'). Lines other
     tasks print meanwhile are left out: one landing between a suite's
-    'KTAP version' and its '# Subtest' line made kunit.py report a crash."""
-    out = list(console(path))
+    'KTAP version' and its '# Subtest' line made kunit.py report a crash.
+    So is the trace dump (@@TRACE-BEGIN to @@TRACE-END), which is no
+    KUnit output. A boot where KUnit printed nothing has none: []."""
+    out, dump = [], False
+    for line in console(path):
+        if line.startswith('@@TRACE-BEGIN'):
+            dump = True
+        elif line.startswith('@@TRACE-END'):
+            dump = False
+        elif not dump:
+            out.append(line)
     keep = set()
     for line in out:
         caller, text = printk_split(line)
         if caller and ('KTAP version' in text or re.match(r'\s+# \S+: ', text)
                        or 'Comm: kunit_try_catch' in text):
             keep.add(caller)
+    if not keep:
+        return []
     return [l for l in out if printk_split(l)[0] in keep or printk_split(l)[0] is None]
 
 

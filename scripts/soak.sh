@@ -41,8 +41,9 @@
 # SOAK_LOGS: another directory for the logs (work/soak).
 #
 # make sanitize (`soak.sh sanitize [report]`): the debug kernel alone, on
-# the plan's debug rows (the profiles with the most churn) and with its
-# mutants: the profiles and mutants parts, logs in work/sanitize. It was
+# the plan's debug rows (the profiles with the most churn; SOAK_PROFILES
+# to choose others) and with its mutants: the profiles and mutants
+# parts, logs in work/sanitize. It was
 # make test's until its cold build (about 40 min of the 2 CPUs' time
 # beside everything else) took make test past its 45 minutes on a fresh
 # machine (docs/testing.md).
@@ -54,7 +55,7 @@ if [ $WHAT = sanitize ]; then
 	LOGS=${SOAK_LOGS:-$WORK/sanitize}
 	SOAK_PARTS="profiles mutants"
 	SOAK_KERNELS=debug
-	SOAK_PROFILES=$(plan_rows debug | cut -d"$US" -f1 | paste -sd' ')
+	SOAK_PROFILES=${SOAK_PROFILES:-$(plan_rows debug | cut -d"$US" -f1 | paste -sd' ')}
 else
 	LOGS=${SOAK_LOGS:-$WORK/soak}
 	SOAK_PARTS=${SOAK_PARTS:-workload profiles hotadd mutants}
@@ -64,7 +65,8 @@ fi
 RESULTS=$LOGS/results.tsv
 has_part() { case " $SOAK_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# Its boots are the plan's (scripts/plan.tsv) rows for make soak:
+# Its boots are the plan's (scripts/plan.tsv) rows for make soak (and
+# make sanitize: the debug rows and debug-mutant rows):
 #   soak:KERNEL soak        the workload guest on KERNEL
 #   soak:debug legacy-ats   the hotadd part
 #   debug-mutant:NAME, kcsan-mutant:NAME
@@ -220,19 +222,32 @@ report_hotadd() {
 # booted while the next builds, then the kernel built back. (The debug
 # and kcsan kernels share a worktree: one kernel after the other.)
 mutants_of() { grep -o "^$1-mutant:[^	]*" "$PLAN" | cut -d: -f2 | uniq; }
+niced() { renice -n 10 -p "$BASHPID" >/dev/null; }
+# The builds niced, as make test's were: the guests beside them are not
+# (a niced guest beside a kernel build all but stops). Each build's
+# output goes to LOGS/build-mutant-NAME.out, or LOGS/build-KERNEL-back.out.
 run_mutants() {
-	local k m p
+	local k m p rc
 	for k in $SOAK_KERNELS; do
 		[ -n "$(mutants_of "$k")" ] || continue
 		for m in $(mutants_of "$k"); do
-			step "build the mutant kernel $m ($k)" build_mutant "$m" "$k"
-			[ "$STEP_RC" = 0 ] || { touch "$LOGS/mutant-$m.failed"; continue; }
+			log "build the mutant kernel $m ($k): $LOGS/build-mutant-$m.out"
+			# (Not "if ! ...": bash switches errexit off for what a
+			# condition runs, and build_mutant relies on it.)
+			set +e
+			(set -e; niced; build_mutant "$m" "$k") > "$LOGS/build-mutant-$m.out" 2>&1
+			rc=$?
+			set -e
+			if [ $rc != 0 ]; then
+				touch "$LOGS/mutant-$m.failed"
+				continue
+			fi
 			while IFS=$US read -r p _; do
 				soak_boot "$k-mutant:$m" "mutant-$m" "$p" < /dev/null &
 			done < <(plan_rows "$k-mutant:$m")
 		done
-		step "build $k back" "$TOP/scripts/build.sh" "$k"
-		[ "$STEP_RC" = 0 ] || result FAIL build "$k" "building the $k kernel back after its mutants failed: see the log above"
+		(niced; exec "$TOP/scripts/build.sh" "$k") > "$LOGS/build-$k-back.out" 2>&1 ||
+			touch "$LOGS/build-$k-back.failed"
 	done
 	wait
 }
@@ -243,12 +258,14 @@ report_mutants() {
 			mapfile -t sa < <(sanitizer_args "$BUILD/mutant-$m" "$k" | grep -E '^(vmlinux|lines)=')
 			while IFS=$US read -r p _; do
 				if [ -f "$LOGS/mutant-$m.failed" ]; then
-					report_control "$k-mutant:$m" "$m" "$p" failed="the step above"
+					report_control "$k-mutant:$m" "$m" "$p" failed="$LOGS/build-mutant-$m.out"
 				else
 					report_control "$k-mutant:$m" "$m" "$p" "${sa[@]}"
 				fi
 			done < <(plan_rows "$k-mutant:$m")
 		done
+		[ ! -f "$LOGS/build-$k-back.failed" ] ||
+			result FAIL build "$k" "the $k kernel did not build again after its mutants: $LOGS/build-$k-back.out"
 	done
 }
 
@@ -335,7 +352,7 @@ if has_part hotadd && [ "$mode" != report ]; then run_hotadd & pids+=($!); fi
 if has_part profiles && [ "$mode" != report ]; then
 	for k in $SOAK_KERNELS; do run_profiles "$k" & pids+=($!); done
 fi
-# The mutant is built in the kcsan kernel's directory while the guests
+# The mutants are built in their kernel's directory while the guests
 # boot the kernels frozen before (freeze_kernel).
 if has_part mutants && [ "$mode" != report ]; then run_mutants & pids+=($!); fi
 for p in "${pids[@]}"; do wait "$p" || true; done
@@ -346,6 +363,12 @@ fi
 
 [ "$mode" = report ] || date +%s > "$LOGS/.end"
 echo
+# The kernels the guests booted (build_kernels stops the run if one does
+# not build): what they are.
+for k in $SOAK_KERNELS; do
+	[ ! -f "$WORK/kernels/$k/vtd-info" ] ||
+		result PASS build "$k" "$(sed -n 's/^patches=//p' "$WORK/kernels/$k/vtd-info") patches, with configs/$k.config"
+done
 has_part workload && for k in $SOAK_KERNELS; do report_workload "$k"; done
 has_part profiles && for k in $SOAK_KERNELS; do report_profiles "$k"; done
 has_part hotadd && report_hotadd

@@ -24,7 +24,10 @@ COMPARE=${COMPARE:-legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats}
 guest_ktap() {
 	local logf=$1 tag=$2 k kunit=$TREE/tools/testing/kunit/kunit.py rc n nested nfail
 	k=$LOGS/guest-ktap-${tag//,/-}.ktap
-	python3 "$TOP/scripts/vtdlog.py" ktap "$logf.json" > "$k" || true
+	if ! python3 "$TOP/scripts/vtdlog.py" ktap "$logf.json" > "$k" 2> "$k.err"; then
+		result FAIL guest-ktap "$tag" "no record of the boot to read the guest's KTAP from: $(tail -n 1 "$k.err")"
+		return
+	fi
 	n=$(grep -c '^ *\(not \)\?ok ' "$k" || true)
 	nested=$(grep -c '^    \(not \)\?ok ' "$k" || true)
 	nfail=$(grep -c '^ *not ok ' "$k" || true)
@@ -59,8 +62,8 @@ compare_counts() {
 	  echo "counts $p stock:  $(python3 "$TOP/scripts/vtdlog.py" counts "$LOGS/stock/$p.log.json" workload | cut -f2-)"
 	} >> "$LOGS/counts.txt"
 	local out
-	out=$(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/series/$p.log.json" "$LOGS/stock/$p.log.json" 2>&1) ||
-		{ result FAIL batching "$p" "no comparison: $(echo "$out" | tail -n 1)"; return; }
+	out=$(python3 "$TOP/scripts/vtdlog.py" batching "$LOGS/series/$p.log.json" "$LOGS/stock/$p.log.json" 2> "$LOGS/batching-$p.err") ||
+		{ result FAIL batching "$p" "no comparison: $(tail -n 1 "$LOGS/batching-$p.err")"; return; }
 	while IFS=$'\t' read -r st name det; do
 		result "$st" "$name" "$p" "$det"
 	done <<< "$out"

@@ -165,3 +165,32 @@ class Plan(unittest.TestCase):
         self.assertEqual(sorted(r['profile'] for r in kcsan), sorted(p for p, s in series.items() if ',suspend' in s))
         for r in kcsan:
             self.assertEqual(r['steps'], series[r['profile']].replace(',suspend', ''), r['profile'])
+
+
+def readme_problems(text):
+    """The README's limits: at most 150 lines."""
+    n = len(text.splitlines())
+    return ['README.md has %d lines, more than 150' % n] if n > 150 else []
+
+
+def debug_in_make_test(text):
+    """Lines of test.sh that boot or build the debug kernel, which is make
+    sanitize's (and make soak's) since make test's 45 minutes."""
+    return [l.strip() for l in text.splitlines()
+            if not l.lstrip().startswith('#') and re.search(
+                r'plan_(boot|rows|get) "?debug|debug-mutant|build\.sh"? debug\b|build_mutant \S+ debug', l)]
+
+
+class Limits(unittest.TestCase):
+    def test_the_readme_is_at_most_150_lines(self):
+        """readme: at most 150 lines; tripped by one line more"""
+        text = open(os.path.join(TOP, 'README.md')).read()
+        self.assertEqual(readme_problems(text), [])
+        self.assertNotEqual(readme_problems(text + 'x\n' * (151 - len(text.splitlines()))), [])
+
+    def test_make_test_boots_no_debug_kernel(self):
+        """plan: test.sh boots and builds no debug kernel (make sanitize's); tripped by a debug row booted there"""
+        text = open(os.path.join(TOP, 'scripts', 'test.sh')).read()
+        self.assertEqual(debug_in_make_test(text), [])
+        self.assertNotEqual(debug_in_make_test(text + '\n\tplan_boot debug debug legacy-ats &\n'), [])
+        self.assertNotEqual(debug_in_make_test(text + '\n\tbuild_mutant leak-tag debug\n'), [])

@@ -89,10 +89,12 @@ class Record(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.d)
 
     def recorded(self, fixture, variant='stock'):
-        """FIXTURE as a finished boot's log, and its record, as report.py
+        """FIXTURE (a fixture's name, or a path in the test's directory) as
+        a finished boot's log, and its record, as report.py
         writes it."""
-        log = os.path.join(self.d, fixture)
-        shutil.copy(os.path.join(HERE, 'fixtures', fixture), log)
+        log = os.path.join(self.d, os.path.basename(fixture))
+        if not os.path.isabs(fixture):
+            shutil.copy(os.path.join(HERE, 'fixtures', fixture), log)
         with open(log + '.end', 'w') as f:
             json.dump({'rc': 0, 'how': 'finished', 'detail': '', 'again': ''}, f)
         sys.stdout, out = open(os.devnull, 'w'), sys.stdout
@@ -133,6 +135,28 @@ class Record(unittest.TestCase):
         """record: the KUnit console lines read from LOG.json are the log's"""
         out = self.same('kunit-console', self.recorded('controls-kunit-real.log', 'series'))
         self.assertIn('KTAP version', out)
+
+    def test_a_boot_without_kunit_records_no_kunit_lines(self):
+        """record: a boot where KUnit printed nothing records no KUnit lines, and no trace dump in their place"""
+        log = self.recorded('order-real.log', 'series')
+        with open(log + '.json') as f:
+            rec = json.load(f)
+        self.assertEqual(rec['console']['kunit'], [])
+        self.assertFalse(any(l.startswith('@@TRACE') for l in rec['console']['ktap']))
+
+    def test_the_kunit_lines_leave_the_trace_dump_out(self):
+        """record: a boot that ran KUnit and dumped its trace records the KUnit lines without the dump"""
+        with open(os.path.join(self.d, 'kunit-and-trace.log'), 'w') as out:
+            for name in ('controls-kunit-real.log', 'order-real.log'):
+                with open(os.path.join(HERE, 'fixtures', name)) as f:
+                    out.write(f.read())
+        log = self.recorded(os.path.join(self.d, 'kunit-and-trace.log'), 'series')
+        with open(log + '.json') as f:
+            kunit = json.load(f)['console']['kunit']
+        self.assertTrue(any('KTAP version' in l for l in kunit))
+        self.assertEqual([l for l in kunit if 'cache_tag_' in l or l.startswith('@@TRACE')], [])
+        with open(log) as f:
+            self.assertIn('@@TRACE', f.read())
 
     def test_a_record_without_counts_is_refused(self):
         """record: tripped by a record of a boot that left no log (no counts): batching exits 1, saying so"""
