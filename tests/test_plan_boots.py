@@ -146,7 +146,7 @@ run_mutants
 
 # make sanitize's boots: make test's debug boots before (as in BEFORE,
 # then), and the debug row of sm-fl-ats, which make test left out for
-# its budget.
+# its budget, as SOAK_BEFORE has it (make soak's profiles part).
 SANITIZE_BEFORE = '''
 BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
 BG debug sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
@@ -223,7 +223,7 @@ class PlanBoots(unittest.TestCase):
         self.assertEqual(sorted(b for b in boots if b), SOAK_BEFORE.strip('\n').split('\n'))
 
     def test_every_sanitize_boot_as_in_make_test(self):
-        """plan: make sanitize boots the debug kernel's rows and its mutants, as make test booted them"""
+        """plan: make sanitize boots the debug kernel's rows and its mutants, as make test booted them (sm-fl-ats, which it left out, as make soak does)"""
         boots, err = self.boots(script_text=SANITIZE_SCRIPT)
         self.assertEqual(err, 'parts=profiles mutants kernels=debug profiles=legacy-ats sm-fl-ats vfio logs=sanitize\n')
         self.assertEqual(sorted(b for b in boots if b), SANITIZE_BEFORE.strip('\n').split('\n'))
