@@ -126,9 +126,9 @@ BG mutant-release-null legacy-ats boot,failnth-hotadd |kunit.enable=0 slub_debug
 BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - -
 '''
 
-# soak.sh's parts, the guests and builds stubbed.
-SOAK_SCRIPT = r'''
-VTD_TEST_LIB=1 . "$(dirname "$0")/soak.sh"
+# soak.sh's guests and builds stubbed: the boots print what they were
+# given (and the kernels built back fail, in a subshell, on TOP).
+SOAK_STUBS = r'''
 show() { printf '%s %s %s %s |%s| %s %s %s %s\n' "$1" "$2" "$3" "$4" "$(echo $5)" "${ORACLE:--}" "${GUEST_TIMEOUT:--}" "${GUEST_IDLE:--}" "${EVENTS:--}"; }
 run_guest() { show FG "$@"; }
 run_guest_bg() { show BG "$@"; }
@@ -137,7 +137,13 @@ log() { :; }
 build_mutant() { :; }
 niced() { :; }
 mkdir -p "$LOGS"
-TOP=/nonexistent  # (the kernels built back: exec fails, in a subshell)
+TOP=/nonexistent
+'''
+
+# soak.sh's parts, stubbed.
+SOAK_SCRIPT = r'''
+VTD_TEST_LIB=1 . "$(dirname "$0")/soak.sh"
+''' + SOAK_STUBS + r'''
 for k in debug kcsan; do run_workload "$k"; done
 run_hotadd
 for k in debug kcsan; do run_profiles "$k"; done
@@ -161,15 +167,7 @@ BG mutant-uaf-tag legacy-ats boot,domain-switch,kmemleak |kunit.enable=0| - - - 
 SANITIZE_SCRIPT = r'''
 set -- sanitize
 VTD_TEST_LIB=1 . "$(dirname "$0")/soak.sh"
-show() { printf '%s %s %s %s |%s| %s %s %s %s\n' "$1" "$2" "$3" "$4" "$(echo $5)" "${ORACLE:--}" "${GUEST_TIMEOUT:--}" "${GUEST_IDLE:--}" "${EVENTS:--}"; }
-run_guest() { show FG "$@"; }
-run_guest_bg() { show BG "$@"; }
-step() { STEP_RC=0; }
-log() { :; }
-build_mutant() { :; }
-niced() { :; }
-mkdir -p "$LOGS"
-TOP=/nonexistent
+''' + SOAK_STUBS + r'''
 echo "parts=$SOAK_PARTS kernels=$SOAK_KERNELS profiles=$SOAK_PROFILES logs=${LOGS#$VTD_WORK/}" >&2
 for k in $SOAK_KERNELS; do run_profiles "$k"; done
 run_mutants
