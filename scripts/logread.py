@@ -126,6 +126,12 @@ def console_lines(path):
         yield pending
 
 
+def guest_ktap(path):
+    """The guest's own KTAP as kunit.py parse reads it: its "@@VTD "
+    lines, the prefix taken off (the VFIO selftest nested in them)."""
+    return [l[len('@@VTD '):] for l in console(path) if l.startswith('@@VTD ')]
+
+
 TAPLINE = re.compile(r'@@VTD (ok|not ok) (\d+) (\S+)(?: # (.*))?$')
 
 

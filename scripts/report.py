@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
-from logread import console, kernel_identity, kselftest, kunit_console, real_events, tap  # noqa: E402
+from logread import guest_ktap, kernel_identity, kselftest, kunit_console, real_events, tap  # noqa: E402
 from qemucounts import counts, superpage, suspend  # noqa: E402
 from hang import soak  # noqa: E402
 from sanitizers import SourceLines, faults, sanitizers  # noqa: E402
@@ -118,7 +118,7 @@ def report(variant, profile, tag, steps, log):
         rows.append(('FAIL', 'kernel-identity', "given '%s', the guest ran '%s': %s"
                      % (given or 'no version read', ran or 'no Linux version line', log)))
     rec['counts'] = {step: dict(c) for step, c in counts(log).items()}
-    rec['console'] = {'ktap': [l[len('@@VTD '):] for l in console(log) if l.startswith('@@VTD ')],
+    rec['console'] = {'ktap': guest_ktap(log),
                       'kunit': kunit_console(log)}
     res, done = tap(log)
     nested = [(s, 'vfio:' + n, d) for s, n, d in kselftest(log)]

@@ -92,8 +92,7 @@ def console_of(path, key):
     """A record's console lines (console.KEY), or a log's."""
     if path.endswith('.json'):
         return record(path, 'console.' + key)
-    return kunit_console(path) if key == 'kunit' else [
-        l[len('@@VTD '):] for l in console(path) if l.startswith('@@VTD ')]
+    return kunit_console(path) if key == 'kunit' else guest_ktap(path)
 
 
 def main():
