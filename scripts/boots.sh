@@ -2,8 +2,8 @@
 # Sourced by test.sh and soak.sh (after lib.sh): the plan's boots, and
 # what reads them. The plan (scripts/plan.tsv) and its readers; a boot
 # (run_guest, run_guest_bg, plan_boot); a boot's results (report_guest,
-# guest_end, kunit_results, iqe_matrix, report_control); the kernels the
-# guests boot (freeze_kernel, build_mutant). It runs nothing.
+# guest_end, kunit_results, iqe_matrix, ite_matrix, report_control); the
+# kernels the guests boot (freeze_kernel, build_mutant). It runs nothing.
 
 # The plan: every boot of make test, make sanitize and make soak, one row each (scripts/plan.tsv: the
 # kernel, profile, steps, command line, how it runs and what it must
@@ -260,6 +260,15 @@ PY
 iqe_matrix() {  # JSON TAG
 	python3 "$TOP/scripts/vtdlog.py" iqe-matrix "$1" | while IFS=$'\t' read -r st det; do
 		result "$st" iqe-matrix "$2" "$det"
+	done
+}
+
+# The invalidation time-out suite (patch 6), which needs no VT-d unit:
+# its matrix (batches of 1, 2 and 16, the device that times out at each
+# position) must have run in full, and every case of the suite passed.
+ite_matrix() {  # JSON TAG
+	python3 "$TOP/scripts/vtdlog.py" ite-matrix "$1" | while IFS=$'\t' read -r st det; do
+		result "$st" ite-matrix "$2" "$det"
 	done
 }
 

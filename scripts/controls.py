@@ -13,7 +13,7 @@ first word names the control ("mutant-vfio: ..."). The keys:
   vmlinux=FILE, lines=FILE  the mutant's vmlinux and the lines of the
                  functions its commit changes (mutant-kcsan)
   kunit=FILE     the tree's kunit.py, for the boot's KTAP (mutant-iqe,
-                 mutant-rcu)
+                 mutant-ite, mutant-rcu)
   case=SUITE.CASE  the KUnit case the row filters for (mutant-rcu)
 
 Prints one or two result lines, STATUS<TAB>name<TAB>TAG<TAB>detail, as
@@ -30,7 +30,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
 from logread import console, kselftest, kunit_console, tap  # noqa: E402
-from qemucounts import iqe_matrix, realflush  # noqa: E402
+from qemucounts import iqe_matrix, ite_matrix, realflush  # noqa: E402
 from report import ended  # noqa: E402
 from sanitizers import SourceLines, faults, sanitizers  # noqa: E402
 from tracerules import order  # noqa: E402
@@ -157,6 +157,21 @@ def mutant_iqe(log, opt):
     return [('FAIL', name, 'the queue error suite passed on a kernel without the fix: ' + det)]
 
 
+def mutant_ite(log, opt):
+    """The invalidation time-out suite, on a kernel with 6.1's handling:
+    its matrix must run in full and fail."""
+    name = 'control:mutant-ite'
+    if not os.path.exists(log):
+        return [('FAIL', name, 'the mutant guest did not run: %s' % log)]
+    js = kunit_json(log, opt['kunit'])
+    st, det = ite_matrix(js) if js else ('FAIL', 'no KUnit output in %s' % log)
+    if st == 'FAIL' and det.startswith('failed:') and not det.startswith('failed: 0 of'):
+        return [('PASS', name, 'tripped: ' + det)]
+    if st == 'FAIL':
+        return [('FAIL', name, 'the matrix did not run to a verdict on the mutant: ' + det)]
+    return [('FAIL', name, "the time-out suite passed on 6.1's handling: " + det)]
+
+
 def mutant_rcu(log, opt):
     """The case the row filters for must run and fail (a SKIP, its thread
     never started, is no proof)."""
@@ -266,7 +281,7 @@ def mutant_kcsan(log, opt):
 
 
 CONTROLS = {'mutant-vfio': mutant_vfio, 'mutant-oops': mutant_oops, 'mutant-sanitizer': mutant_sanitizer,
-            'mutant-iqe': mutant_iqe, 'mutant-rcu': mutant_rcu, 'mutant-order': mutant_order,
+            'mutant-iqe': mutant_iqe, 'mutant-ite': mutant_ite, 'mutant-rcu': mutant_rcu, 'mutant-order': mutant_order,
             'mutant-dio': mutant_dio, 'mutant-realflush': mutant_realflush, 'mutant-kcsan': mutant_kcsan}
 
 

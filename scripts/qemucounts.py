@@ -268,17 +268,17 @@ def iqe_reasons(console):
     return why
 
 
-def iqe_matrix(path):
-    """(status, detail) for the queue error suite in a kunit.py JSON: every
-    batch with an invalid descriptor ran and passed, or what did not."""
+def suite_cases(path, name):
+    """The suite NAME of a kunit.py JSON: (its group, the test cases under
+    it, parameters included), or (None, why)."""
     import json
     try:
         doc = json.load(open(path))
     except (OSError, ValueError) as e:
-        return 'FAIL', 'no KUnit results to read (%s)' % e
+        return None, 'no KUnit results to read (%s)' % e
 
     def find(g):
-        if g.get('name') == IQE_SUITE:
+        if g.get('name') == name:
             return g
         for s in g.get('sub_groups', []):
             r = find(s)
@@ -287,7 +287,7 @@ def iqe_matrix(path):
         return None
     suite = find(doc)
     if not suite:
-        return 'FAIL', 'the KUnit output has no %s suite' % IQE_SUITE
+        return None, 'the KUnit output has no %s suite' % name
     cases = []
 
     def walk(g):
@@ -295,6 +295,15 @@ def iqe_matrix(path):
         for s in g.get('sub_groups', []):
             walk(s)
     walk(suite)
+    return suite, cases
+
+
+def iqe_matrix(path):
+    """(status, detail) for the queue error suite in a kunit.py JSON: every
+    batch with an invalid descriptor ran and passed, or what did not."""
+    suite, cases = suite_cases(path, IQE_SUITE)
+    if not suite:
+        return 'FAIL', cases
     bad_cases = [(c, IQE_CASE.match(c['name'])) for c in cases]
     bad_cases = [(c, m) for c, m in bad_cases if m]
     valid = [c for c in cases if not IQE_CASE.match(c['name'])]
@@ -329,6 +338,46 @@ def iqe_matrix(path):
         parts.append('all-valid batches failed: %s' % ', '.join(vfailed))
     return 'FAIL', 'failed: %d of %d batches with an invalid descriptor; %s' % (
         len(failed), len(bad_cases), '; '.join(parts))
+
+
+ITE_SUITE = 'intel_iommu_qi_timeouts'
+ITE_MATRIX = 'ite_time_out_at_every_position'
+ITE_CASE = re.compile(r'^(\d+), timed out at (\d+), (all fetched|fetched to it), (SID reported|no SID)$')
+
+
+def ite_matrix(path):
+    """(status, detail) for the invalidation time-out suite in a kunit.py
+    JSON: its matrix covered batches of 1, 2 and 16 with the device that
+    times out at every position, the head of the queue just past it or
+    past the wait, and the device reported or not; and every case of the
+    suite passed, or what did not."""
+    suite, cases = suite_cases(path, ITE_SUITE)
+    if not suite:
+        return 'FAIL', cases
+    skipped = [c['name'] for c in cases if c['status'] == 'SKIP']
+    if skipped:
+        return 'FAIL', '%d of %d results skipped (%s)' % (len(skipped), len(cases), skipped[0])
+    groups = {g.get('name'): g for g in suite.get('sub_groups', [])}
+    matrix = groups.get(ITE_MATRIX, {}).get('test_cases', [])
+    seen = collections.defaultdict(set)
+    for c in matrix:
+        m = ITE_CASE.match(c['name'])
+        if m:
+            seen[int(m.group(1))].add((int(m.group(2)), m.group(3), m.group(4)))
+    want = {n: {(p, f, r) for p in range(n) for f in ('all fetched', 'fetched to it')
+                for r in ('SID reported', 'no SID')} for n in (1, 2, 16)}
+    if dict(seen) != want:
+        return 'FAIL', '%s did not cover batches of 1, 2 and 16 x every position x 2 heads x 2 reports: %s' % (
+            ITE_MATRIX, {n: len(v) for n, v in sorted(seen.items())} or 'no matrix results')
+    failed = [c['name'] for c in cases if c['status'] != 'PASS']
+    if not failed:
+        return 'PASS', ('%d matrix results (sizes 1, 2, 16 x every position x 2 heads x 2 reports) and %d other '
+                        'results of %s passed' % (len(matrix), len(cases) - len(matrix), ITE_SUITE))
+    mfailed = [n for n in failed if ITE_CASE.match(n)]
+    other = [n for n in failed if not ITE_CASE.match(n)]
+    return 'FAIL', 'failed: %d of %d matrix results%s; %d other results%s' % (
+        len(mfailed), len(matrix), ' (%s)' % mfailed[0] if mfailed else '',
+        len(other), ' (%s)' % ', '.join(other[:4]) if other else '')
 
 
 # The harness's KUnit module (tests/kmod/vtd_realflush.c): each case prints

@@ -97,6 +97,10 @@ compare_counts() {
 #                          DMA integrity on sm-fl-ats
 #   iqe-first-only         qi_check_fault() as in 6.1 (patch 3 reverted):
 #                          the queue error suite on legacy must fail
+#   ite-restart            an invalidation time-out handled as in 6.1
+#                          (patch 5's decisions reverted: every aborted
+#                          submission sent again whole, for ever): the
+#                          time-out suite's matrix on legacy must fail
 #   rcu-no-grace           an unassign frees the tags it unlinked without
 #                          waiting for the flushes walking them under RCU:
 #                          the KUnit case unassign_waits_for_a_flush_in_progress
@@ -116,7 +120,7 @@ compare_counts() {
 #                          current->kunit_test is set is dropped: the
 #                          realflush check on legacy must fail (no IOTLB
 #                          invalidation of either case's IOVA reaches QEMU)
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush drop-piotlb iqe-first-only ite-restart rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
 build_mutants() {
 	local m rc=0
 	rm -f "$BUILD/mutant.rebuilt" "$BUILD"/mutant-*.failed
@@ -233,7 +237,10 @@ if [ "$mode" != check ]; then
 			report_guest "$var" "$p" "$steps"
 			if [ $first = 1 ]; then
 				kunit_results "$LOGS/$var/$p.log"
-				[ "$var" != series ] || iqe_matrix "$LOGS/kunit.json" "$var,$p"
+				if [ "$var" = series ]; then
+					iqe_matrix "$LOGS/kunit.json" "$var,$p"
+					ite_matrix "$LOGS/kunit.json" "$var,$p"
+				fi
 			elif [ "$var" = series ] && [[ $append == *"kunit.filter_glob=$IQE_SUITE"* ]]; then
 				kunit_results "$LOGS/$var/$p.log" "$var,$p"
 				iqe_matrix "$LOGS/kunit-$var,$p.json" "$var,$p"

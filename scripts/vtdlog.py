@@ -23,6 +23,8 @@ that, not the log again.)
                                 invalidation queue enabled again and used
   vtdlog.py iqe-matrix JSON     the queue error suite's batches (kunit.py
                                 parse JSON, its .console beside it)
+  vtdlog.py ite-matrix JSON     the invalidation time-out suite's matrix and
+                                cases (kunit.py parse JSON)
   vtdlog.py soak LOG H C S      make soak's guest against its plan: H hot-unplugs,
                                 C VFIO cycles, S domain switches; the leaked tags
   vtdlog.py sanitizers LOG SYMS [TOOLS [VMLINUX SERIES-LINES]]
@@ -149,6 +151,8 @@ def main():
         verdict(*sanitizers(path, sys.argv[3], have, src))
     elif cmd == 'iqe-matrix':
         print('%s\t%s' % iqe_matrix(path))
+    elif cmd == 'ite-matrix':
+        print('%s\t%s' % ite_matrix(path))
     else:
         sys.exit(__doc__)
 

@@ -13,7 +13,8 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 # The boots as test.sh booted them before plan.tsv: how (FG, BG), the
 # variant, profile, steps, command line, ORACLE, GUEST_TIMEOUT,
-# GUEST_IDLE ('' where test.sh set none).
+# GUEST_IDLE ('' where test.sh set none). One boot was added since, the
+# plan's row for it alone: mutant-ite-restart (issue 34).
 BEFORE = '''
 FG series legacy boot,events,dio,workload,tag-view,trace-dump || - - -
 FG series legacy-ats boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
@@ -33,6 +34,7 @@ BG mutant-skip-iotlb-sync-flush sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-drop-piotlb vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-drop-piotlb sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-iqe-first-only legacy boot |kunit.filter_glob=intel_iommu_qi_errors| - 300 60
+BG mutant-ite-restart legacy boot |kunit.filter_glob=intel_iommu_qi_timeouts| - 300 60
 BG mutant-rcu-no-grace legacy boot |kunit.filter_glob=intel_iommu_cache_tags.unassign_waits_for_a_flush_in_progress| - 300 60
 BG mutant-devtlb-no-wait legacy boot |kunit.filter_glob=intel_iommu_cache_tags.devtlb_assign_waits_for_a_flush_in_progress| - 300 60
 BG mutant-ats-first legacy-ats boot,hotplug,domain-switch,trace-dump |kunit.enable=0 vtdhotplug=1| - 300 60
