@@ -27,9 +27,9 @@
 #     (caching mode: maps flush too) and sm-fl-ats, granule 1, 1 and 2
 #     threads. By default the parent of the commit whose subject begins
 #     "iommu/vt-d: Walk the cache tags under RCU" (v1's patch 22), if the
-#     series has it. v2 has none: its flushes walk the tags under RCU from
-#     patch 7, where they are added. So on v2 the default finds nothing and
-#     this part is skipped; BENCH_BEFORE=<rev> still compares any commit,
+#     series has it. v2 and v3 have none: their flushes walk the tags under
+#     RCU from the patch that adds them (v3's patch 9). So there the default
+#     finds nothing and this part is skipped; BENCH_BEFORE=<rev> still compares any commit,
 #     and BENCH_BEFORE= leaves it out.
 # scripts/benchreport.py then prints the medians with their spread, the
 # ratios series/stock and series/6.12 per round (median and range), the

@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
-from logread import console, kselftest, kunit_console, tap  # noqa: E402
+from logread import console, kselftest, kunit_console, printk_split, tap  # noqa: E402
 from qemucounts import iqe_matrix, ite_matrix, realflush  # noqa: E402
 from report import ended  # noqa: E402
 from sanitizers import SourceLines, faults, sanitizers  # noqa: E402
@@ -220,30 +220,71 @@ def mutant_order(log, opt):
              % (na, nd, nt, bad[0][:120]))]
 
 
-def mutant_dio(log, opt):
-    """DMA integrity must fail: dio not ok, or the disk's DMA broken
+# A kernel oops whose report (its header and the 60 lines after it)
+# names a real driver's function or work: the drivers' DMA broke so
+# badly that the kernel read what the device wrote to the wrong page.
+OOPS = re.compile(r'(BUG: [^\n]*|Oops: [^\n]*|general protection fault[^\n]*)')
+DRIVER_FRAME = re.compile(r'(Workqueue: \S*(?:nvme|ata|scsi|usb)\S* \S+)|'
+                          r'\b((?:nvme|ahci|ata|xhci|usb|scsi|sd)_\w+)\+0x')
+
+
+def driver_oops(log):
+    """(header, evidence) of the first oops whose report names a real
+    driver, or None."""
+    lines = [printk_split(line)[1] for line in console(log)] if os.path.exists(log) else []
+    for i, text in enumerate(lines):
+        m = OOPS.search(text)
+        if not m:
+            continue
+        for later in lines[i:i + 60]:
+            d = DRIVER_FRAME.search(later)
+            if d:
+                return m.group(1).strip(), d.group(1) or d.group(2)
+    return None
+
+
+def integrity(log, step, name, what, oops=False):
+    """DMA integrity must fail: STEP not ok, or the disk's DMA broken
     outright (QEMU's virtio messages, or the guest idle with its reader
-    in D state until the watchdog)."""
-    name, end = 'control:mutant-dio', ended(log)
+    in D state until the watchdog; with OOPS, a kernel oops in a real
+    driver's path before STEP could finish). WHAT: where, for the
+    detail."""
+    end = ended(log)
     res = tap(log)[0] if os.path.exists(log) else []
-    dio = next((r for r in res if r[1] == 'dio'), None)
-    if dio and dio[0] == 'FAIL':
-        return [('PASS', name, 'tripped: dio failed on a first-level domain: ' + dio[2][:110])]
-    if dio:
-        return [('FAIL', name, 'dio did not fail on the mutant: %s: %s' % (dio[0], log))]
+    got = next((r for r in res if r[1] == step), None)
+    if got and got[0] == 'FAIL':
+        return [('PASS', name, 'tripped: %s failed %s: %s' % (step, what, got[2][:110]))]
+    if got:
+        return [('FAIL', name, '%s did not fail on the mutant: %s: %s' % (step, got[0], log))]
     broken = next((m.group(0) for m in map(VIRTIO_BROKEN.search, console(log) if os.path.exists(log) else []) if m),
                   None)
     if broken:
-        return [('PASS', name, "tripped: the disk's DMA broke before dio could finish (guest exit %s): %s"
-                 % (end.get('rc') if end.get('rc') is not None else 'none', broken[len('qemu-system-x86_64: '):]))]
+        return [('PASS', name, "tripped: the disk's DMA broke before %s could finish (guest exit %s): %s"
+                 % (step, end.get('rc') if end.get('rc') is not None else 'none', broken[len('qemu-system-x86_64: '):]))]
+    hit = driver_oops(log) if oops else None
+    if hit:
+        return [('PASS', name, "tripped: the kernel oopsed in a real driver's path before %s could finish "
+                 '(%s: %s)' % (step, hit[0][:80], hit[1]))]
     if end.get('how') == 'silent':
         h = hang(log)
         if 'NMI: CPU 0 in default_idle_call' in h and re.search(r'D state: .*dmaio', h):
             idle = re.search(r'no console output for \d+s', h)
             return [('PASS', name, "tripped: the disk's I/O never completed: dmaio in D state, the guest idle until "
                      'the watchdog: ' + (idle.group(0) if idle else ''))]
-    return [('FAIL', name, 'the mutant guest gave no dio result and QEMU reported no broken device (exit %s): %s'
-             % (end.get('rc') if end.get('rc') is not None else 'none', log))]
+    return [('FAIL', name, 'the mutant guest gave no %s result and QEMU reported no broken device (exit %s): %s'
+             % (step, end.get('rc') if end.get('rc') is not None else 'none', log))]
+
+
+def mutant_dio(log, opt):
+    """The virtio disk's integrity (the dio step) must fail."""
+    return integrity(log, 'dio', 'control:mutant-dio', 'on a first-level domain')
+
+
+def mutant_drivers(log, opt):
+    """The real drivers' integrity (the drivers step: NVMe, AHCI, xHCI)
+    must fail."""
+    return integrity(log, 'drivers', 'control:mutant-drivers', 'in profile %s' % opt.get('profile', '?'),
+                     oops=True)
 
 
 def mutant_realflush(log, opt):
@@ -282,7 +323,7 @@ def mutant_kcsan(log, opt):
 
 CONTROLS = {'mutant-vfio': mutant_vfio, 'mutant-oops': mutant_oops, 'mutant-sanitizer': mutant_sanitizer,
             'mutant-iqe': mutant_iqe, 'mutant-ite': mutant_ite, 'mutant-rcu': mutant_rcu, 'mutant-order': mutant_order,
-            'mutant-dio': mutant_dio, 'mutant-realflush': mutant_realflush, 'mutant-kcsan': mutant_kcsan}
+            'mutant-dio': mutant_dio, 'mutant-drivers': mutant_drivers, 'mutant-realflush': mutant_realflush, 'mutant-kcsan': mutant_kcsan}
 
 
 def control(log, expect, opt):

@@ -6,6 +6,8 @@ usage: hotplug.py LOG QMP-SOCKET
 Follows LOG (the serial console QEMU writes) and, for each guest line
 "@@HOTPLUG del N" or "@@HOTPLUG add N", removes or re-adds the virtio-blk
 disk (id vblk1 on root port rp1, block node d0, ATS as in the profile);
+"@@HOTPLUG del nvme1 N" and "@@HOTPLUG add nvme1 N" do the same with the
+drivers profiles' NVMe controller (id nvme1 on rp3, block node n0);
 for each "@@SUSPEND N", waits until the guest has suspended to RAM and
 wakes it (system_wakeup). Exits when the guest is done or QEMU goes away.
 How long each removal took QEMU goes to LOG.hotplug, a line a round.
@@ -156,14 +158,24 @@ def wake(f, n, log, timeout=300):
     return False
 
 
+def devices(ats):
+    """The devices the guest may ask for, by id: device_add's arguments."""
+    return {'vblk1': dict(driver='virtio-blk-pci', id='vblk1', bus='rp1', drive='d0',
+                          iommu_platform=True, ats=ats),
+            'nvme1': dict(driver='nvme', id='nvme1', bus='rp3', drive='n0', serial='vtdnvme1')}
+
+
+MARKER = re.compile(r'@@(?:HOTPLUG (del|add)(?: (vblk1|nvme1))?|SUSPEND) (\d+)')
+
+
 def main(log, sock_path):
-    ats = os.environ.get('ATS', 'off') == 'on'
+    known = devices(os.environ.get('ATS', 'off') == 'on')
 
     def note(text):
         with open(log + '.hotplug', 'a') as out:
             out.write(text + '\n')
     f = None
-    deleted = True
+    deleted = {}
     pos = 0
     partial = ''
     deadline = time.time() + float(os.environ.get('TIMEOUT', '600'))
@@ -180,34 +192,33 @@ def main(log, sock_path):
         # guest's lines: take them out, or they split the markers.
         data, _, partial = (partial + data).rpartition('\n')
         data = re.sub(r'vtd_inv_\w*[^\n]*\n', '', data + '\n')
-        for m in re.finditer(r'@@(?:HOTPLUG (del|add)|SUSPEND) (\d+)', data):
+        for m in MARKER.finditer(data):
             f = f or qmp(sock_path)
-            if m.group(1) is None:
-                wake(f, m.group(2), log)
+            what, dev, n = m.group(1), m.group(2) or 'vblk1', m.group(3)
+            if what is None:
+                wake(f, n, log)
                 continue
-            if m.group(1) == 'del':
+            if what == 'del':
                 # A DEVICE_DELETED still queued from a round that ended
                 # without it (the device gone all the same) is not this
                 # round's.
                 EVENTS[:] = [e for e in EVENTS if not (e['event'] == 'DEVICE_DELETED' and
-                                                       e.get('data', {}).get('device') == 'vblk1')]
-                call(f, 'device_del', id='vblk1')
+                                                       e.get('data', {}).get('device') == dev)]
+                call(f, 'device_del', id=dev)
                 # The removal waited for (and asked for again) from the
                 # request on: while the guest waits for the device to go,
                 # and until it asks for it back.
-                deleted = wait_deleted(f, 'vblk1', m.group(2), note, time.time())
+                deleted[dev] = wait_deleted(f, dev, n, note, time.time())
                 continue
-            if not deleted:
-                print('hotplug.py: round %s: adding vblk1 back though QEMU still has it' % m.group(2),
+            if not deleted.get(dev, True):
+                print('hotplug.py: round %s: adding %s back though QEMU still has it' % (n, dev),
                       file=sys.stderr)
             for _ in range(50):
-                if 'return' in call(f, 'device_add', quiet=True, driver='virtio-blk-pci',
-                                    id='vblk1', bus='rp1', drive='d0',
-                                    iommu_platform=True, ats=ats):
+                if 'return' in call(f, 'device_add', quiet=True, **known[dev]):
                     break
                 time.sleep(0.2)
             else:
-                print('hotplug.py: device_add of vblk1 kept failing', file=sys.stderr)
+                print('hotplug.py: device_add of %s kept failing' % dev, file=sys.stderr)
         if '@@VTD-DONE' in data:
             return
         time.sleep(0.05)

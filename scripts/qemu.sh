@@ -22,7 +22,7 @@ disk=$run/disk.img
 rm -f "$disk"
 truncate -s 64M "$disk"
 
-ats=off devtlb=off edu=() extra=""
+ats=off devtlb=off devices=() images=() extra=""
 iommu_opts="intremap=on,aw-bits=48"
 cmd_iommu="intel_iommu=on,sm_off iommu.strict=1"
 sm="x-scalable-mode=on"
@@ -46,6 +46,13 @@ vfio-sm-fl)   ats=on devtlb=on iommu_opts+=",$fl" ;;
 # make soak: legacy-ats's disk, four edu devices for VFIO and a virtio-rng
 # (no driver in the guest) for dma_map_benchmark, ATS on.
 soak)         ats=on devtlb=on ;;
+# Real drivers (the drivers step): NVMe, AHCI and xHCI with usb-storage
+# beside the virtio disk, in strict legacy, strict first-level, caching
+# mode and lazy mode.
+drivers)      ;;
+drivers-fl)   iommu_opts+=",$fl" ;;
+drivers-cm)   iommu_opts+=",caching-mode=on" ;;
+drivers-lazy) cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
 *) die "unknown profile '$profile' ($PROFILES_ALL)" ;;
 esac
 case $iommu_opts in *x-scalable-mode=on*) cmd_iommu=${cmd_iommu/sm_off/sm_on} ;; esac
@@ -58,13 +65,28 @@ switch=""
 case $iommu_opts in *x-scalable-mode=on*) switch=" vtdswitch=DMA-FQ,DMA,identity" ;; esac
 case $profile in
 vfio*)
-	edu=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
+	devices=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
 soak)
 	for i in 2 3 4 5; do
-		edu+=(-device "pcie-root-port,id=rp$i,chassis=$i,slot=$i" -device "edu,id=edu$((i - 2)),bus=rp$i")
+		devices+=(-device "pcie-root-port,id=rp$i,chassis=$i,slot=$i" -device "edu,id=edu$((i - 2)),bus=rp$i")
 	done
-	edu+=(-device pcie-root-port,id=rp6,chassis=6,slot=6
+	devices+=(-device pcie-root-port,id=rp6,chassis=6,slot=6
 		-device virtio-rng-pci,id=rng0,bus=rp6,disable-legacy=on,iommu_platform=on,ats=on) ;;
+drivers*)
+	# The NVMe controller on a root port of its own, which hot-plug
+	# removes and adds back (scripts/hotplug.py: nvme1 on rp3, block node
+	# n0); a SATA disk on q35's own AHCI controller (ICH9, 00:1f.2); a
+	# USB stick on an xHCI controller. 64 MiB each.
+	images=(nvme sata usb)
+	devices=(-device pcie-root-port,id=rp3,chassis=3,slot=3
+		-blockdev "driver=raw,file.driver=file,file.filename=$run/nvme.img,node-name=n0"
+		-device nvme,id=nvme1,bus=rp3,drive=n0,serial=vtdnvme1
+		-blockdev "driver=raw,file.driver=file,file.filename=$run/sata.img,node-name=s0"
+		-device ide-hd,id=sata1,bus=ide.0,drive=s0
+		-device pcie-root-port,id=rp4,chassis=4,slot=4
+		-device qemu-xhci,id=xhci,bus=rp4
+		-blockdev "driver=raw,file.driver=file,file.filename=$run/usb.img,node-name=u0"
+		-device usb-storage,id=usb1,bus=xhci.0,drive=u0) ;;
 esac
 [ $devtlb = on ] && iommu_opts+=",device-iotlb=on"
 # Suspend to RAM (the suspend step): q35 offers S3 only when asked to.
@@ -113,7 +135,7 @@ qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-device pcie-root-port,id=rp1,chassis=1,slot=1
 	-blockdev "driver=raw,file.driver=file,file.filename=$disk,node-name=d0"
 	-device "virtio-blk-pci,id=vblk1,bus=rp1,drive=d0,iommu_platform=on,ats=$ats"
-	"${edu[@]}")
+	"${devices[@]}")
 printf '%q ' "${qemu[@]}" > "$run/cmdline"
 if [ -n "$inter" ]; then
 	exec "${qemu[@]}" -serial mon:stdio 2>"$logf"
@@ -135,8 +157,14 @@ o = struct.unpack_from("<H", d, 0x20E)[0] + 0x200
 print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KERNEL" >> "$logf" 2>/dev/null || true
 	rm -f "$disk"
 	truncate -s 64M "$disk"
+	local img
+	for img in "${images[@]}"; do
+		rm -f "$run/$img.img"
+		truncate -s 64M "$run/$img.img"
+	done
 	# Hot-plug and wake-up requests from the guest are answered over QMP.
-	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* || ",$steps," == *,soak,* ]]; then
+	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* || ",$steps," == *,soak,* ||
+		",$steps," == *,drivers,* ]]; then
 		ATS=$ats TIMEOUT=$TIMEOUT python3 "$TOP/scripts/hotplug.py" "$logf" "$run/qmp.sock" &
 		helper=$!
 	fi

@@ -373,11 +373,21 @@ def ite_matrix(path):
     if not failed:
         return 'PASS', ('%d matrix results (sizes 1, 2, 16 x every position x 2 heads x 2 reports) and %d other '
                         'results of %s passed' % (len(matrix), len(cases) - len(matrix), ITE_SUITE))
-    mfailed = [n for n in failed if ITE_CASE.match(n)]
-    other = [n for n in failed if not ITE_CASE.match(n)]
-    return 'FAIL', 'failed: %d of %d matrix results%s; %d other results%s' % (
-        len(mfailed), len(matrix), ' (%s)' % mfailed[0] if mfailed else '',
-        len(other), ' (%s)' % ', '.join(other[:4]) if other else '')
+    mfailed = [c['name'] for c in matrix if c['status'] != 'PASS']
+    # The other cases, each by name: a parameterised one with how many
+    # of its runs failed.
+    other = []
+    for c in suite.get('test_cases', []):
+        if c['status'] != 'PASS':
+            other.append(c['name'])
+    for name, g in groups.items():
+        runs = g.get('test_cases', [])
+        bad = sum(1 for c in runs if c['status'] != 'PASS')
+        if name != ITE_MATRIX and bad:
+            other.append('%s (%d of %d)' % (name, bad, len(runs)))
+    return 'FAIL', 'failed: %d of %d matrix results%s; other cases failing: %s' % (
+        len(mfailed), len(matrix), ' (%s first)' % mfailed[0] if mfailed else '',
+        ', '.join(other) or 'none')
 
 
 # The harness's KUnit module (tests/kmod/vtd_realflush.c): each case prints

@@ -90,8 +90,10 @@ compare_counts() {
 #   skip-iotlb-sync-flush  no IOTLB flush after an unmap: the VFIO
 #                          selftest's stale-IOTLB oracle and trace test on
 #                          a second-level (vfio) and a first-level
-#                          (vfio-sm-fl) domain, and DMA integrity on a
-#                          first-level DMA domain (sm-fl-ats)
+#                          (vfio-sm-fl) domain, DMA integrity on a
+#                          first-level DMA domain (sm-fl-ats), and the
+#                          real drivers' integrity on first level
+#                          (drivers-fl)
 #   drop-piotlb            first-level flushes lose only their PASID-based
 #                          IOTLB descriptor: the oracle on vfio-sm-fl, and
 #                          DMA integrity on sm-fl-ats

@@ -8,6 +8,7 @@ ended (LOG.end).
 """
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -182,6 +183,40 @@ class Controls(unittest.TestCase):
         v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('ok', 'dio'))), 'mutant-dio: x')
         self.assertEqual(v['control:mutant-dio'][0], 'FAIL')
 
+    # mutant-drivers: the real drivers' step fails, or a disk's DMA breaks
+    def test_drivers_trips_when_the_step_fails(self):
+        """mutant-drivers: the drivers step not ok on the mutant trips it, naming the profile"""
+        v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'drivers # concurrent I/O: sata: block 3 differs'))),
+                         'mutant-drivers: x', profile='drivers-fl')
+        self.assertEqual(v['control:mutant-drivers'][0], 'PASS', v)
+        self.assertIn('drivers failed in profile drivers-fl', v['control:mutant-drivers'][1])
+
+    def test_drivers_fails_when_the_step_passes(self):
+        """mutant-drivers: the drivers step ok on the mutant: FAIL"""
+        v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('ok', 'drivers'))), 'mutant-drivers: x')
+        self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
+        self.assertIn('drivers did not fail', v['control:mutant-drivers'][1])
+
+    def test_drivers_trips_on_an_oops_in_a_drivers_path(self):
+        """mutant-drivers: the real mutant boot (drivers-fl) oopsed in NVMe's scan work before the step: trips it"""
+        v = self.verdict(self.boot(fixture='controls-drivers-oops.log', rc=0), 'mutant-drivers: x', profile='drivers-fl')
+        self.assertEqual(v['control:mutant-drivers'][0], 'PASS', v)
+        self.assertIn('Workqueue: nvme-wq nvme_scan_work', v['control:mutant-drivers'][1])
+
+    def test_drivers_fails_on_an_oops_elsewhere(self):
+        """mutant-drivers: the same oops with no real driver in its report is no trip: FAIL"""
+        text = open(os.path.join(HERE, 'fixtures', 'controls-drivers-oops.log')).read()
+        text = re.sub(r'(nvme|sd|scsi|ata|ahci|xhci|usb)_', r'other_', text).replace('nvme-wq', 'events')
+        v = self.verdict(self.boot(text), 'mutant-drivers: x', profile='drivers-fl')
+        self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
+        self.assertIn('no drivers result', v['control:mutant-drivers'][1])
+
+    def test_drivers_fails_without_the_step(self):
+        """mutant-drivers: a dio failure is not the drivers step's: FAIL"""
+        v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'dio # x'))), 'mutant-drivers: x')
+        self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
+        self.assertIn('no drivers result', v['control:mutant-drivers'][1])
+
     # mutant-oops: a KASAN null-ptr-deref in intel_iommu_release_device()'s path
     OOPS = ('[   12.0][  T1] BUG: KASAN: null-ptr-deref in dmar_remove_one_dev_info+0x1/0x2\n'
             '[   12.0][  T1] Read of size 8 at addr 0000000000000010 by task sh/1\n'
@@ -218,6 +253,24 @@ class Controls(unittest.TestCase):
         v = self.verdict(self.kunit('controls-iqe-real.log'), 'mutant-iqe: x', kunit=KUNIT)
         self.assertEqual(v['control:mutant-iqe'][0], 'FAIL')
         self.assertIn('passed on a kernel without the fix', v['control:mutant-iqe'][1])
+
+    def test_ite_trips_when_the_matrix_fails(self):
+        """mutant-ite: the ite-restart mutant's time-out suite, its matrix failing, trips it"""
+        v = self.verdict(self.kunit('controls-ite-mutant.log'), 'mutant-ite: x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-ite'][0], 'PASS', v)
+        self.assertIn('of 76 matrix results', v['control:mutant-ite'][1])
+
+    def test_ite_fails_when_the_suite_passes(self):
+        """mutant-ite: the suite passing, as on the series, is no trip: FAIL"""
+        v = self.verdict(self.kunit('controls-ite-real.log'), 'mutant-ite: x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-ite'][0], 'FAIL')
+        self.assertIn("passed on 6.1's handling", v['control:mutant-ite'][1])
+
+    def test_ite_fails_without_the_suite(self):
+        """mutant-ite: a boot without the suite (the queue error suite's) judges nothing: FAIL"""
+        v = self.verdict(self.kunit('controls-iqe-real.log'), 'mutant-ite: x', kunit=KUNIT)
+        self.assertEqual(v['control:mutant-ite'][0], 'FAIL')
+        self.assertIn('did not run to a verdict', v['control:mutant-ite'][1])
 
     def test_rcu_trips_when_its_case_fails(self):
         """mutant-rcu: the rcu-no-grace mutant's case, failed, trips it"""

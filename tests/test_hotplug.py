@@ -92,5 +92,24 @@ class WaitDeleted(unittest.TestCase):
         self.assertRegex(notes[0], r'^round 3: vblk1 still there .* no DEVICE_DELETED$')
 
 
+class Markers(unittest.TestCase):
+    def test_the_guests_requests(self):
+        """hotplug.py: the virtio disk's rounds, the drivers step's NVMe and a suspend, as the guest prints them"""
+        text = '@@HOTPLUG del 3\n@@HOTPLUG add nvme1 1\n@@SUSPEND 2\n'
+        self.assertEqual([m.groups() for m in hotplug.MARKER.finditer(text)],
+                         [('del', None, '3'), ('add', 'nvme1', '1'), (None, None, '2')])
+
+    def test_an_unknown_device_is_not_a_request(self):
+        """hotplug.py: a device it cannot add back is no request (nothing removed)"""
+        self.assertEqual(list(hotplug.MARKER.finditer('@@HOTPLUG del sata1 1\n')), [])
+
+    def test_every_device_can_be_added_back(self):
+        """hotplug.py: each device the guest may name has device_add arguments, on its profile's root port"""
+        known = hotplug.devices(True)
+        self.assertEqual(sorted(known), ['nvme1', 'vblk1'])
+        self.assertEqual((known['nvme1']['bus'], known['nvme1']['drive']), ('rp3', 'n0'))
+        self.assertTrue(known['vblk1']['ats'])
+
+
 if __name__ == '__main__':
     unittest.main()

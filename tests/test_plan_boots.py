@@ -13,8 +13,9 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 # The boots as test.sh booted them before plan.tsv: how (FG, BG), the
 # variant, profile, steps, command line, ORACLE, GUEST_TIMEOUT,
-# GUEST_IDLE ('' where test.sh set none). One boot was added since, the
-# plan's row for it alone: mutant-ite-restart (issue 34).
+# GUEST_IDLE ('' where test.sh set none). Boots added since, with the
+# plan's rows for them alone (issue 34): mutant-ite-restart; the drivers
+# profiles, and the skip-iotlb-sync-flush mutant on drivers-fl.
 BEFORE = '''
 FG series legacy boot,events,dio,workload,tag-view,trace-dump || - - -
 FG series legacy-ats boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
@@ -28,9 +29,14 @@ BG series vfio-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - 
 BG series vfio-sm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
 BG series vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
 BG series vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
+BG series drivers boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
+BG series drivers-fl boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
+BG series drivers-cm boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
+BG series drivers-lazy boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
 BG mutant-skip-iotlb-sync-flush vfio boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush sm-fl-ats boot,dio |kunit.enable=0| - 300 60
+BG mutant-skip-iotlb-sync-flush drivers-fl boot,drivers |kunit.enable=0| - 300 60
 BG mutant-drop-piotlb vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-drop-piotlb sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-iqe-first-only legacy boot |kunit.filter_glob=intel_iommu_qi_errors| - 300 60
@@ -92,8 +98,13 @@ plan_boot deb deb legacy-ats
 # own tables, as of 2026-12-07), sorted (the profiles part starts them
 # all in the background): as above, and EVENTS last. The debug kernel's
 # four mutants joined its mutants part with make sanitize, booted as make
-# test booted them.
+# test booted them. The drivers profiles joined its profiles part with
+# issue 34, as the series' rows have them.
 SOAK_BEFORE = '''
+BG debug drivers boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug drivers-cm boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug drivers-fl boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
+BG debug drivers-lazy boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf,kmemleak |kunit.enable=0| - - - -
 BG debug legacy boot,events,dio,workload,tag-view,trace-dump,kmemleak || - - - -
 BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
@@ -108,6 +119,10 @@ BG debug vfio-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable
 BG debug vfio-sm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG kcsan drivers boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan drivers-cm boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan drivers-fl boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
+BG kcsan drivers-lazy boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
 BG kcsan lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
 BG kcsan legacy boot,events,dio,workload,tag-view,trace-dump || - - - -
 BG kcsan legacy-ats boot,events,dio,workload,hotplug,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -

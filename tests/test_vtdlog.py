@@ -350,6 +350,39 @@ class Batching(unittest.TestCase):
         c = collections.Counter()
         self.assertEqual({st for st, _, _ in vtdlog.batching(c, c)}, {'FAIL'})
 
+class IteMatrix(unittest.TestCase):
+    def test_the_real_matrix_passes(self):
+        """ite-matrix: the series' 76 matrix results and its other cases all passed"""
+        st, det = vtdlog.ite_matrix(fx('ite-real.json'))
+        self.assertEqual(st, 'PASS', det)
+        self.assertIn('76 matrix results', det)
+        self.assertIn('28 other results', det)
+
+    def test_6_1s_handling_fails(self):
+        """ite-matrix: tripped by the real run of the kernel with 6.1's time-out handling"""
+        st, det = vtdlog.ite_matrix(fx('ite-mutant.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertRegex(det, r'^failed: [1-9]\d* of 76 matrix results')
+        self.assertIn('ite_next_after_aborts', det)
+
+    def test_a_skipped_result_fails(self):
+        """ite-matrix: tripped by a matrix result that was skipped"""
+        st, det = vtdlog.ite_matrix(fx('ite-skipped.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('skipped', det)
+
+    def test_a_missing_position_fails(self):
+        """ite-matrix: tripped by a matrix result that did not run"""
+        st, det = vtdlog.ite_matrix(fx('ite-missing.json'))
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('did not cover', det)
+
+    def test_no_suite_fails(self):
+        """ite-matrix: a run without the suite (the queue error suite's alone), or no results, is a FAIL"""
+        self.assertEqual(vtdlog.ite_matrix(fx('iqe-real.json'))[0], 'FAIL')
+        self.assertEqual(vtdlog.ite_matrix(fx('no-such.json'))[0], 'FAIL')
+
+
 class IqeMatrix(unittest.TestCase):
     def test_the_real_matrix_passes(self):
         """iqe-matrix: the series' 19 batches with an invalid descriptor all recovered"""
