@@ -137,7 +137,16 @@ qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-device "virtio-blk-pci,id=vblk1,bus=rp1,drive=d0,iommu_platform=on,ats=$ats"
 	"${devices[@]}")
 printf '%q ' "${qemu[@]}" > "$run/cmdline"
+# The drivers profiles' disks (boot_once makes them new for each boot).
+new_images() {
+	local img
+	for img in "${images[@]}"; do
+		rm -f "$run/$img.img"
+		truncate -s 64M "$run/$img.img"
+	done
+}
 if [ -n "$inter" ]; then
+	new_images
 	exec "${qemu[@]}" -serial mon:stdio 2>"$logf"
 fi
 # One boot. QEMU 10's multi-threaded TCG can abort on an assertion of its
@@ -157,11 +166,7 @@ o = struct.unpack_from("<H", d, 0x20E)[0] + 0x200
 print("@@HOST kernel " + d[o:d.index(b"\0", o)].decode(errors="replace"))' "$KERNEL" >> "$logf" 2>/dev/null || true
 	rm -f "$disk"
 	truncate -s 64M "$disk"
-	local img
-	for img in "${images[@]}"; do
-		rm -f "$run/$img.img"
-		truncate -s 64M "$run/$img.img"
-	done
+	new_images
 	# Hot-plug and wake-up requests from the guest are answered over QMP.
 	if [[ ",$steps," == *,hotplug,* || ",$steps," == *,suspend,* || ",$steps," == *,soak,* ||
 		",$steps," == *,drivers,* ]]; then

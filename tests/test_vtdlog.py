@@ -352,18 +352,19 @@ class Batching(unittest.TestCase):
 
 class IteMatrix(unittest.TestCase):
     def test_the_real_matrix_passes(self):
-        """ite-matrix: the series' 76 matrix results and its other cases all passed"""
+        """ite-matrix: the series' 38 matrix results and its 13 other results all passed"""
         st, det = vtdlog.ite_matrix(fx('ite-real.json'))
         self.assertEqual(st, 'PASS', det)
-        self.assertIn('76 matrix results', det)
-        self.assertIn('28 other results', det)
+        self.assertIn('38 matrix results', det)
+        self.assertIn('13 other results', det)
 
     def test_6_1s_handling_fails(self):
         """ite-matrix: tripped by the real run of the kernel with 6.1's time-out handling"""
         st, det = vtdlog.ite_matrix(fx('ite-mutant.json'))
         self.assertEqual(st, 'FAIL')
-        self.assertRegex(det, r'^failed: [1-9]\d* of 76 matrix results')
-        self.assertIn('ite_next_after_aborts', det)
+        self.assertRegex(det, r'^failed: 38 of 38 matrix results')
+        self.assertIn('ite_next_after_aborts (3 of 7)', det)
+        self.assertIn('ite_gives_up_in_time', det)
 
     def test_a_skipped_result_fails(self):
         """ite-matrix: tripped by a matrix result that was skipped"""
@@ -376,6 +377,20 @@ class IteMatrix(unittest.TestCase):
         st, det = vtdlog.ite_matrix(fx('ite-missing.json'))
         self.assertEqual(st, 'FAIL')
         self.assertIn('did not cover', det)
+
+    def test_a_missing_case_fails(self):
+        """ite-matrix: tripped by a case of the suite that did not run (its matrix whole)"""
+        import json
+        import tempfile
+        doc = json.load(open(fx('ite-real.json')))
+        suite = doc['sub_groups'][0]
+        suite['test_cases'] = [c for c in suite['test_cases'] if c['name'] != 'ite_gives_up_in_time']
+        with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+            json.dump(doc, f)
+        self.addCleanup(os.unlink, f.name)
+        st, det = vtdlog.ite_matrix(f.name)
+        self.assertEqual(st, 'FAIL')
+        self.assertIn('did not run: ite_gives_up_in_time', det)
 
     def test_no_suite_fails(self):
         """ite-matrix: a run without the suite (the queue error suite's alone), or no results, is a FAIL"""
