@@ -273,7 +273,8 @@ def suite_cases(path, name):
     it, parameters included), or (None, why)."""
     import json
     try:
-        doc = json.load(open(path))
+        with open(path) as f:
+            doc = json.load(f)
     except (OSError, ValueError) as e:
         return None, 'no KUnit results to read (%s)' % e
 

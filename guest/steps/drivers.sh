@@ -58,42 +58,53 @@ drv_all() {
 	[ -z "$bad" ] || { echo "$bad"; return 1; }
 }
 
+# drv_fail DETAIL: the step's failure, its background I/O stopped first.
+drv_fail() {
+	kill $DRV_PIDS 2>/dev/null; wait $DRV_PIDS 2>/dev/null
+	mark "end drivers"
+	tap fail drivers "$1 (seed $DRV_SEED)"
+}
+
 step_drivers() {
-	local gens=${DRIVERS_GENS:-6} bdf loop err seed=$(( $(date +%s) % 100000 * 10 ))
-	DRV_OUT=/tmp/drivers NVME=/dev/nvme0n1 SATA=$(drv_sd ata) USB=$(drv_sd usb)
-	wait_for "[ -b $NVME ]" 30
+	local gens=${DRIVERS_GENS:-6} bdf err seed=$(( $(date +%s) % 100000 * 10 ))
+	DRV_OUT=/tmp/drivers NVME=/dev/nvme0n1 DRV_SEED=$seed DRV_PIDS=""
+	# USB storage and SCSI disks appear asynchronously, after init starts.
+	wait_for "[ -b $NVME ] && [ -n \"\$(drv_sd ata)\" ] && [ -n \"\$(drv_sd usb)\" ]" 60
+	SATA=$(drv_sd ata) USB=$(drv_sd usb)
 	[ -b $NVME ] && [ -n "$SATA" ] && [ -n "$USB" ] || {
-		tap fail drivers "disks missing: nvme=$([ -b $NVME ] && echo $NVME) sata=$SATA usb=$USB"; return; }
+		tap fail drivers "disks missing after 60 s: nvme=$([ -b $NVME ] && echo $NVME) sata=$SATA usb=$USB"; return; }
 	bdf=$(basename "$(readlink -f /sys/block/nvme0n1/device/device)")
 	mark "begin drivers"
 	if ! err=$(drv_all $gens $seed); then
-		mark "end drivers"; tap fail drivers "concurrent I/O:$err"; return
+		drv_fail "concurrent I/O:$err"; return
 	fi
 	# The NVMe controller removed while all three disks do I/O.
-	(while dmaio read $NVME 16 65536 >/dev/null 2>&1; do :; done) & loop=$!
+	(while dmaio read $NVME 16 65536 >/dev/null 2>&1; do :; done) &
+	DRV_PIDS=$!
 	drv_all $gens $((seed + 100)) > $DRV_OUT.during 2>&1 &
-	local others=$!
+	DRV_PIDS="$DRV_PIDS $!"
 	sleep 0.5
 	echo "@@HOTPLUG del nvme1 1"
 	if ! wait_for "[ ! -e /sys/bus/pci/devices/$bdf ]" 60; then
-		mark "end drivers"; tap fail drivers "$bdf still there 60 s after device_del"; return
+		drv_fail "$bdf still there 60 s after device_del"; return
 	fi
-	kill $loop 2>/dev/null; wait $loop 2>/dev/null
-	wait $others
+	kill ${DRV_PIDS%% *} 2>/dev/null
+	wait $DRV_PIDS 2>/dev/null
+	DRV_PIDS=""
 	echo "@@HOTPLUG add nvme1 1"
 	if ! wait_for "dd if=$NVME of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null" 120; then
-		mark "end drivers"; tap fail drivers "$NVME did not come back within 120 s of asking for it"; return
+		drv_fail "$NVME did not come back within 120 s of asking for it"; return
 	fi
 	# SATA and USB ran on during the removal: their generations count
 	# (NVMe's failed with its controller, as it must).
 	for n in sata usb; do
 		case $(cat $DRV_OUT/$n 2>/dev/null) in ok*) ;; *)
-			mark "end drivers"; tap fail drivers "during the NVMe removal: $(cat $DRV_OUT/$n 2>/dev/null || echo "$n: no result")"; return ;;
+			drv_fail "during the NVMe removal: $(cat $DRV_OUT/$n 2>/dev/null || echo "$n: no result")"; return ;;
 		esac
 	done
 	if ! err=$(drv_all 2 $((seed + 200))); then
-		mark "end drivers"; tap fail drivers "after the NVMe came back:$err"; return
+		drv_fail "after the NVMe came back:$err"; return
 	fi
 	mark "end drivers"
-	tap ok drivers "nvme $NVME, sata $SATA, usb $USB: $gens stamped generations each at once (bs $(echo $DRV_SIZES | cut -d' ' -f1-$gens | tr ' ' ,)), again while $bdf was removed and added back, and 2 more after"
+	tap ok drivers "nvme $NVME, sata $SATA, usb $USB: $gens stamped generations each at once (bs $(echo $DRV_SIZES | cut -d' ' -f1-$gens | tr ' ' ,)), again while $bdf was removed and added back, and 2 more after (seed $seed)"
 }
