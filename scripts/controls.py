@@ -223,10 +223,10 @@ def mutant_order(log, opt):
 
 
 def integrity(log, step, name, what, mismatch=False):
-    """DMA integrity must fail: STEP not ok (with MISMATCH, for data read
-    back that differs, nothing else), or the disk's DMA broken outright
-    (QEMU's virtio messages, or the guest idle with its reader in D state
-    until the watchdog). WHAT: where, for the detail."""
+    """DMA integrity must fail: STEP not ok, or the disk's DMA broken
+    outright (QEMU's virtio messages, or the guest idle with its reader in
+    D state until the watchdog). With MISMATCH, only STEP failing for data
+    read back that differs counts. WHAT: where, for the detail."""
     end = ended(log)
     res = tap(log)[0] if os.path.exists(log) else []
     got = next((r for r in res if r[1] == step), None)
@@ -236,6 +236,9 @@ def integrity(log, step, name, what, mismatch=False):
         return [('PASS', name, 'tripped: %s failed %s: %s' % (step, what, got[2][:110]))]
     if got:
         return [('FAIL', name, '%s did not fail on the mutant: %s: %s' % (step, got[0], log))]
+    if mismatch:
+        return [('FAIL', name, 'the mutant guest gave no %s result (exit %s): %s'
+                 % (step, end.get('rc') if end.get('rc') is not None else 'none', log))]
     broken = next((m.group(0) for m in map(VIRTIO_BROKEN.search, console(log) if os.path.exists(log) else []) if m),
                   None)
     if broken:

@@ -347,7 +347,7 @@ ITE_CASE = re.compile(r'^(\d+), timed out at (\d+), (all fetched|fetched to it)$
 # The suite's other cases: each must have run.
 ITE_OTHERS = ('ite_abort_whole_ring', 'ite_withhold_nothing_queued', 'ite_submit_withholds_only_the_gone_device',
               'ite_submit_withholds_every_devtlb', 'ite_attach_sends_again', 'ite_next_after_aborts',
-              'ite_gives_up_in_time')
+              'ite_withholds_in_time')
 
 
 def ite_matrix(path):

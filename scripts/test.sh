@@ -92,11 +92,11 @@ compare_counts() {
 #                          a second-level (vfio) and a first-level
 #                          (vfio-sm-fl) domain, DMA integrity on a
 #                          first-level DMA domain (sm-fl-ats)
-#   skip-iotlb-sync-flush-late  the same, only once the system runs
-#                          (init started; with the flush skipped from boot
-#                          the drivers' own DMA breaks at probe, an oops
-#                          before any check): the drivers step's data read
-#                          back must differ, on drivers and drivers-fl
+#   skip-iotlb-sync-flush-large  the same, only after unmaps of 64 KiB or
+#                          more (with every flush skipped, the drivers' own
+#                          DMA breaks at probe, an oops before any check):
+#                          the drivers step's data read back must differ,
+#                          on drivers and drivers-fl
 #   drop-piotlb            first-level flushes lose only their PASID-based
 #                          IOTLB descriptor: the oracle on vfio-sm-fl, and
 #                          DMA integrity on sm-fl-ats
@@ -125,7 +125,7 @@ compare_counts() {
 #                          current->kunit_test is set is dropped: the
 #                          realflush check on legacy must fail (no IOTLB
 #                          invalidation of either case's IOVA reaches QEMU)
-MUTANTS=${MUTANTS:-skip-iotlb-sync-flush skip-iotlb-sync-flush-late drop-piotlb iqe-first-only ite-restart rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
+MUTANTS=${MUTANTS:-skip-iotlb-sync-flush skip-iotlb-sync-flush-large drop-piotlb iqe-first-only ite-restart rcu-no-grace devtlb-no-wait ats-first kunit-swallow}
 build_mutants() {
 	local m rc=0
 	rm -f "$BUILD/mutant.rebuilt" "$BUILD"/mutant-*.failed

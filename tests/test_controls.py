@@ -196,6 +196,14 @@ class Controls(unittest.TestCase):
         self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
         self.assertIn('drivers did not fail', v['control:mutant-drivers'][1])
 
+    def test_drivers_fails_when_the_guest_breaks_first(self):
+        """mutant-drivers: no step result, the guest idle until the watchdog, is no trip here: FAIL"""
+        log = self.boot(self.guest(('ok', 'boot'))[:-1] + '\nqemu-system-x86_64: virtio: zero sized buffers are not allowed\n',
+                        rc=124, how='silent')
+        v = self.verdict(log, 'mutant-drivers: x', profile='drivers')
+        self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
+        self.assertIn('gave no drivers result', v['control:mutant-drivers'][1])
+
     def test_drivers_fails_for_another_failure(self):
         """mutant-drivers: the step failing for another reason than data that differs (a disk missing) is no trip: FAIL"""
         v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'drivers # disks missing: nvme= sata=/dev/sda usb='))),
@@ -207,7 +215,7 @@ class Controls(unittest.TestCase):
         """mutant-drivers: a dio failure is not the drivers step's: FAIL"""
         v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'dio # x'))), 'mutant-drivers: x')
         self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
-        self.assertIn('no drivers result', v['control:mutant-drivers'][1])
+        self.assertIn('gave no drivers result', v['control:mutant-drivers'][1])
 
     # mutant-oops: a KASAN null-ptr-deref in intel_iommu_release_device()'s path
     OOPS = ('[   12.0][  T1] BUG: KASAN: null-ptr-deref in dmar_remove_one_dev_info+0x1/0x2\n'

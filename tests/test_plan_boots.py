@@ -15,7 +15,7 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 # variant, profile, steps, command line, ORACLE, GUEST_TIMEOUT,
 # GUEST_IDLE ('' where test.sh set none). Boots added since, with the
 # plan's rows for them alone (issue 34): mutant-ite-restart; the drivers
-# profiles, and the skip-iotlb-sync-flush-late mutant on drivers and
+# profiles, and the skip-iotlb-sync-flush-large mutant on drivers and
 # drivers-fl.
 BEFORE = '''
 FG series legacy boot,events,dio,workload,tag-view,trace-dump || - - -
@@ -37,8 +37,8 @@ BG series drivers-lazy boot,events,drivers,tag-view,trace-dump |kunit.enable=0| 
 BG mutant-skip-iotlb-sync-flush vfio boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush sm-fl-ats boot,dio |kunit.enable=0| - 300 60
-BG mutant-skip-iotlb-sync-flush-late drivers boot,drivers |kunit.enable=0| - 300 60
-BG mutant-skip-iotlb-sync-flush-late drivers-fl boot,drivers |kunit.enable=0| - 300 60
+BG mutant-skip-iotlb-sync-flush-large drivers boot,drivers |kunit.enable=0| - 300 60
+BG mutant-skip-iotlb-sync-flush-large drivers-fl boot,drivers |kunit.enable=0| - 300 60
 BG mutant-drop-piotlb vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-drop-piotlb sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-iqe-first-only legacy boot |kunit.filter_glob=intel_iommu_qi_errors| - 300 60

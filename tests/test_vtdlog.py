@@ -363,8 +363,8 @@ class IteMatrix(unittest.TestCase):
         st, det = vtdlog.ite_matrix(fx('ite-mutant.json'))
         self.assertEqual(st, 'FAIL')
         self.assertRegex(det, r'^failed: 38 of 38 matrix results')
-        self.assertIn('ite_next_after_aborts (3 of 7)', det)
-        self.assertIn('ite_gives_up_in_time', det)
+        self.assertIn('ite_next_after_aborts (2 of 7)', det)
+        self.assertIn('ite_withholds_in_time', det)
 
     def test_a_skipped_result_fails(self):
         """ite-matrix: tripped by a matrix result that was skipped"""
@@ -384,13 +384,13 @@ class IteMatrix(unittest.TestCase):
         import tempfile
         doc = json.load(open(fx('ite-real.json')))
         suite = doc['sub_groups'][0]
-        suite['test_cases'] = [c for c in suite['test_cases'] if c['name'] != 'ite_gives_up_in_time']
+        suite['test_cases'] = [c for c in suite['test_cases'] if c['name'] != 'ite_withholds_in_time']
         with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
             json.dump(doc, f)
         self.addCleanup(os.unlink, f.name)
         st, det = vtdlog.ite_matrix(f.name)
         self.assertEqual(st, 'FAIL')
-        self.assertIn('did not run: ite_gives_up_in_time', det)
+        self.assertIn('did not run: ite_withholds_in_time', det)
 
     def test_no_suite_fails(self):
         """ite-matrix: a run without the suite (the queue error suite's alone), or no results, is a FAIL"""
