@@ -204,6 +204,14 @@ class Controls(unittest.TestCase):
         self.assertEqual(v['control:mutant-drivers'][0], 'FAIL')
         self.assertIn('gave no drivers result', v['control:mutant-drivers'][1])
 
+    def test_drivers_trips_when_the_steps_io_is_lost(self):
+        """mutant-drivers: the step began and the guest was stopped in it (its I/O lost): trips it"""
+        log = self.boot(self.guest(('ok', 'boot'))[:-1] + '\n[    5.0][    T1] VTD-MARK begin drivers\n',
+                        rc=124, how='timeout')
+        v = self.verdict(log, 'mutant-drivers: x', profile='drivers')
+        self.assertEqual(v['control:mutant-drivers'][0], 'PASS', v)
+        self.assertIn("drivers's I/O never completed", v['control:mutant-drivers'][1])
+
     def test_drivers_fails_for_another_failure(self):
         """mutant-drivers: the step failing for another reason than data that differs (a disk missing) is no trip: FAIL"""
         v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'drivers # disks missing: nvme= sata=/dev/sda usb='))),
