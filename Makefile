@@ -2,6 +2,7 @@
 #   make run      build if needed, boot PROFILE, run a DMA workload, show the cache tags
 #   make test     every check; ends with "N passed, N failed"
 #   make deb      Debian packages of the patched kernel (DEB_CONFIG=debian|small|localmodconfig|FILE)
+#   make hwcheck  as root, on a VT-d machine running make deb's kernel: its cache tags checked (DEV=, REBIND=1)
 #   make kunit    the KUnit suites with the tree's kunit.py (its own kernel, under QEMU)
 #   make sanitize the debug kernel (KASAN, UBSAN, kmemleak, fault injection) on its profiles, with its controls
 #   make soak     hours: the sanitizer kernels (debug, kcsan) under load, on every profile (scripts/soak.sh)
@@ -9,7 +10,7 @@
 #            SERIES=none builds stock 6.1 from the same base, SERIES=debug the
 #            series with the sanitizers (configs/debug.config), SERIES=kcsan
 #            the series with KCSAN (configs/kcsan.config)
-.PHONY: help run test tree export check bench soak sanitize shell build initramfs deb kunit clean distclean
+.PHONY: help run test tree export check bench soak sanitize shell build initramfs deb hwcheck kunit clean distclean
 
 PROFILE ?= legacy-ats
 export PROFILE SERIES FORCE
@@ -36,6 +37,8 @@ export:
 	@scripts/export.sh
 deb:
 	@scripts/deb.sh
+hwcheck:
+	@python3 scripts/hwcheck.py run
 kunit:
 	@scripts/kunit.sh
 build:

@@ -31,19 +31,34 @@
 #     RCU from the patch that adds them (v3's patch 9). So there the default
 #     finds nothing and this part is skipped; BENCH_BEFORE=<rev> still compares any commit,
 #     and BENCH_BEFORE= leaves it out.
+#   - Lazy mode: a profile written PROFILE+lazy boots PROFILE with
+#     iommu.strict=0 (DMA-FQ, x86's default): unmaps queue their IOVAs
+#     and a flush of the whole domain drains the queue. By default
+#     legacy-ats (a device TLB) and sm-fl-cm-ats (caching mode; with
+#     second-level tables all three kernels force strict mode in caching
+#     mode, "IOMMU batching disallowed due to virtualization").
+#   - Two devices in one domain (BENCH_PAIR, the bridge profile: two NVMe
+#     controllers behind a PCIe-to-PCI bridge): both read at once with
+#     O_DIRECT (guest step pairbench), in strict and lazy mode: a counting
+#     boot per kernel, then one boot per kernel in each round.
 # scripts/benchreport.py then prints the medians with their spread, the
 # ratios series/stock and series/6.12 per round (median and range), the
 # goals of the performance issue met or missed, and writes bench.md,
 # bench.json and bench.png to work/logs/bench/.
-#   BENCH_PROFILES ("legacy legacy-ats sm-cm-ats sm-fl-ats"), BENCH_ROUNDS
+#   BENCH_PROFILES ("legacy legacy-ats sm-cm-ats sm-fl-ats legacy-ats+lazy
+#   sm-fl-cm-ats+lazy"), BENCH_PAIR ("bridge bridge+lazy"; BENCH_PAIR_IO,
+#   "3,4096:131072": runs a boot, request sizes), BENCH_ROUNDS
 #   (5), BENCH_SECS (3 s a run), BENCH_THREADS (1:2), BENCH_GRANULES
 #   (1:16:512 pages), BENCH_LOCKDEP (1), BENCH_PUBLISH (0; 1: write
-#   docs/performance.md and docs/performance.png).
+#   docs/performance.md and docs/performance.png; BENCH_PAGE=NAME:
+#   docs/NAME.md and .png instead, for a run of some profiles only).
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/deps.sh" all
 "$TOP/scripts/deps.sh" bench
 T0=$(date +%s)
-PROFILES=${BENCH_PROFILES:-legacy legacy-ats sm-cm-ats sm-fl-ats}
+PROFILES=${BENCH_PROFILES-legacy legacy-ats sm-cm-ats sm-fl-ats legacy-ats+lazy sm-fl-cm-ats+lazy}
+PAIR=${BENCH_PAIR-bridge bridge+lazy}
+PAIR_IO=${BENCH_PAIR_IO:-3,4096:131072}
 ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECS:-3}
 THREADS=${BENCH_THREADS:-1:2}
@@ -83,6 +98,8 @@ must initramfs "$TOP/scripts/initramfs.sh"
 	echo "commit=$(git -C "$TOP" rev-parse --short HEAD)$(git -C "$TOP" diff --quiet HEAD -- patches scripts guest configs || echo +changes)"
 	echo "date=$(date -u '+%F %H:%M UTC')"
 	echo "profiles=$PROFILES"
+	echo "pair=$PAIR"
+	echo "pair_io=$PAIR_IO"
 	echo "rounds=$ROUNDS"
 	echo "secs=$SECS"
 	echo "threads=$THREADS"
@@ -98,11 +115,13 @@ fails=0
 # alone. tsc=reliable puts all three kernels on the same clock. No trace
 # events either (EVENTS=none: the guest's fallback would record the
 # series' and 6.12's cache_tag_* events on every flush).
+# PROFILE+lazy: PROFILE in lazy mode (the later iommu.strict= wins).
 boot() {  # boot KERNEL_DIR PROFILE LOG APPEND...
-	local k=$1 p=$2 l=$3
+	local k=$1 p=${2%+lazy} l=$3 lazy=""
+	[ "$p" = "$2" ] || lazy=" iommu.strict=0"
 	shift 3
 	step "$(basename "$l" .log)" env KERNEL="$BUILD/$k/arch/x86/boot/bzImage" \
-		APPEND="$* tsc=reliable" TIMEOUT=900 "$TOP/scripts/qemu.sh" "$p" "${BOOT_STEPS:-boot,dmbench}" "$l"
+		APPEND="$* tsc=reliable$lazy" TIMEOUT=900 "$TOP/scripts/qemu.sh" "$p" "${BOOT_STEPS:-boot,dmbench}" "$l"
 	[ "$STEP_RC" = 0 ] || fails=$((fails + 1))
 }
 
@@ -115,8 +134,18 @@ each() {
 		done
 	done
 }
+# pair NAME QTRACE APPEND: the two-device profiles, every kernel in turn.
+pair() {
+	local p k
+	for p in $PAIR; do
+		for k in $KERNELS; do
+			QTRACE=$2 EVENTS=none BOOT_STEPS=boot,pairbench boot "$k" "$p" "$out/pair-$1-$k-$p.log" "$3"
+		done
+	done
+}
 # Descriptors per unmap: exact, so once per kernel and profile, 1 s a run.
 each count 1 "vtddmb=1,1,$GRANULES vtddmbcount=1"
+pair count 1 "vtdpair=$PAIR_IO vtdpaircount=1"
 # Where the time goes: the driver's own count of the time spent in
 # qi_submit_sync() (DMAR_PERF), one thread, one page, untraced.
 each perf 0 "vtddmb=2,1,1 vtddmbcount=1 vtddmbperf=1"
@@ -128,6 +157,7 @@ done
 # Latency, in rounds.
 for r in $(seq 1 "$ROUNDS"); do
 	each "r$r" 0 "vtddmb=$SECS,$THREADS,$GRANULES"
+	pair "r$r" 0 "vtdpair=$PAIR_IO"
 	if [ -n "$BEFORE" ]; then
 		for p in legacy-ats sm-cm-ats sm-fl-ats; do
 			for k in bench-before bench-series; do
@@ -149,5 +179,5 @@ echo "boot_failures=$fails" >> "$meta"
 # report runs on Debian's own python3, which python3-matplotlib serves (a
 # python3 earlier in PATH, such as a pyenv one, may not have it).
 pub=()
-[ "${BENCH_PUBLISH:-0}" != 1 ] || pub=(--docs "$TOP/docs")
+[ "${BENCH_PUBLISH:-0}" != 1 ] || pub=(--docs "$TOP/docs" --page "${BENCH_PAGE:-performance}")
 /usr/bin/python3 "$TOP/scripts/benchreport.py" "$out" "${pub[@]}"

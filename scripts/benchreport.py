@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""make bench's report: scripts/benchreport.py DIR [--docs DOCS]
+"""make bench's report: scripts/benchreport.py DIR [--docs DOCS [--page NAME]]
 
-DIR is work/logs/bench; with --docs, DOCS/performance.md and .png too.
+DIR is work/logs/bench; with --docs, DOCS/NAME.md and NAME.png too (NAME:
+performance).
 
 Reads the boots scripts/bench.sh made: count-KERNEL-PROFILE.log (QEMU's
 queue traced, unmaps counted), perf-KERNEL-PROFILE.log (DMAR_PERF),
-prof-KERNEL-PROFILE.log (perf's profile) and rN-KERNEL-PROFILE.log
-(timed). Prints and writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
+prof-KERNEL-PROFILE.log (perf's profile), rN-KERNEL-PROFILE.log
+(timed), and pair-count-KERNEL-PROFILE.log, pair-rN-KERNEL-PROFILE.log
+(two NVMe controllers in one domain, read at once). A profile written
+PROFILE+lazy is PROFILE in lazy mode. Prints and writes (DIR/bench.md, DIR/bench.json, DIR/bench.png):
   - per profile, thread count and granule, each kernel's map and unmap
     latency: the median of the rounds' averages, with their range;
   - the ratios series/stock and series/6.12, taken per round (the kernels
@@ -15,6 +18,8 @@ prof-KERNEL-PROFILE.log (perf's profile) and rN-KERNEL-PROFILE.log
   - descriptors per DMA unmap per kernel, against the lower bound;
   - the time in qi_submit_sync() per unmap, and where an unmap's samples
     go by kernel symbol;
+  - the two devices' throughput together, per kernel, with the same
+    ratios, and their descriptors per I/O;
   - the lockdep contrast, if measured;
   - the performance issue's goals, each met or missed and by how much.
 Every latency figure is one the guest measured in this run; the ratios
@@ -43,6 +48,8 @@ DMB = re.compile(r'@@DMB t=(\d+) g=(\d+) s=(\d+)(.*)$')
 PERF = re.compile(r'@@PERF t=(\d+) g=(\d+)\s+(inv_iotlb|inv_devtlb)\s+([\d\s]+)$')
 NAME = re.compile(r'^(count|perf|r(\d+))-(%s)-(.+)\.log$' % '|'.join(
     re.escape(k) for k in KERNELS + LOCKDEP + BA))
+PAIR_NAME = re.compile(r'^pair-(count|r(\d+))-(%s)-(.+)\.log$' % '|'.join(re.escape(k) for k in KERNELS))
+PAIR = re.compile(r'@@PAIR bs=(\d+) n=(\d+) a_ns=(\d+) b_ns=(\d+)')
 PROF_NAME = re.compile(r'^prof-(%s)-(.+)\.log$' % '|'.join(re.escape(k) for k in KERNELS))
 PROF = re.compile(r'@@PROF\s+([\d.]+)%\s+\[(k|\.)\]\s+(\S+)')
 # Where the profile's samples go, by kernel symbol name; the first match
@@ -68,18 +75,30 @@ CATEGORIES = (
 CATS = [c[0] for c in CATEGORIES[1:]] + ['other kernel', 'user space', 'not listed']
 
 
+def base(profile):
+    """The QEMU profile of a bench profile (PROFILE+lazy: PROFILE)."""
+    return profile.split('+')[0]
+
+
+def lazy(profile):
+    return profile.endswith('+lazy') or profile == 'lazy'
+
+
 def ats(profile):
-    return profile.endswith("-ats") or profile == "lazy"
+    return base(profile).endswith("-ats") or base(profile) == "lazy"
 
 
 def cm(profile):
-    return 'cm' in profile.split('-')
+    return 'cm' in base(profile).split('-')
 
 
 def lower_bound(profile):
     """Per map + unmap of the benchmark's loop, the least a driver can
     submit: the unmap's IOTLB invalidation, a device-TLB one with ATS, a
-    wait; in caching mode also the map's IOTLB invalidation and its wait."""
+    wait; in caching mode also the map's IOTLB invalidation and its wait.
+    None in lazy mode, where unmaps are flushed in batches."""
+    if lazy(profile):
+        return None
     c = 1 if cm(profile) else 0
     sub = 1 + c
     iotlb = 1 + c
@@ -143,6 +162,19 @@ def guest_problem(path):
     return None
 
 
+DOMAIN_TYPE = re.compile(r'@@INFO domain-type (\S+)')
+
+
+def mode_problem(path, profile):
+    """The domain type the guest's benchmark device had, if it is not
+    the profile's: DMA-FQ in lazy mode, DMA in strict mode (a kernel may
+    force strict mode, as all three do in caching mode with second-level
+    tables); None if it is."""
+    want = 'DMA-FQ' if lazy(profile) else 'DMA'
+    got = next((m.group(1) for m in map(DOMAIN_TYPE.search, vtdlog.console(path)) if m), None)
+    return None if got == want else 'the device\'s domain was %s, not %s' % (got or 'not reported', want)
+
+
 def load(d):
     timed = collections.defaultdict(dict)   # (kernel, profile, t, g) -> {round: row}
     counts = {}                             # (kernel, profile, g) -> {kind: per unmap}
@@ -150,7 +182,7 @@ def load(d):
     problems = []
     for f, path, kernel, profile, m in boots(d, NAME, 3, problems):
         rows = parse_dmb(path)
-        bad = guest_problem(path)
+        bad = guest_problem(path) or mode_problem(path, profile)
         if bad:
             problems.append('%s: %s' % (f, bad))
         if m.group(1) == 'perf':
@@ -185,6 +217,40 @@ def load(d):
             for row in rows:
                 timed[(kernel, profile, row['t'], row['g'])][int(m.group(2))] = row
     return timed, counts, perf, problems
+
+
+def load_pair(d):
+    """pair-*-KERNEL-PROFILE.log: the two controllers read at once.
+    Returns {(kernel, profile, bs): {round: MiB/s}} (a run: both
+    controllers' bytes over the slower reader's time, derived from the
+    guest's two measured times; a boot: the median of its runs),
+    {(kernel, profile, bs): per-I/O counts} from the counting boots
+    (QEMU's descriptors over the I/Os the guest made), and the problems."""
+    timed, counts, problems = collections.defaultdict(dict), {}, []
+    for f, path, kernel, profile, m in boots(d, PAIR_NAME, 3, problems):
+        rows = [tuple(int(x) for x in pm.groups()) for pm in map(PAIR.search, vtdlog.console(path)) if pm]
+        bad = guest_problem(path) or (None if rows else 'no @@PAIR figures') or mode_problem(path, profile)
+        if bad:
+            problems.append('%s: %s' % (f, bad))
+        if m.group(1) != 'count':
+            runs = collections.defaultdict(list)
+            for bs, n, a, b in rows:
+                runs[bs].append(2 * n * bs / (max(a, b) / 1e9) / 2 ** 20)
+            for bs, xs in runs.items():
+                timed[(kernel, profile, bs)][int(m.group(2))] = statistics.median(xs)
+            continue
+        c = vtdlog.counts(path)
+        for bs, n, a, b in rows:
+            ios = 2 * n
+            step = c.get('pair-bs%d' % bs)
+            if step is None:
+                problems.append('%s: request size %d: no counts between its markers' % (f, bs))
+                continue
+            counts[(kernel, profile, bs)] = {
+                'ios': ios, 'submissions': step['submissions'] / ios, 'descriptors': step['descriptors'] / ios,
+                'iotlb': (step['psi'] + step['dsi'] + step['global'] + step['piotlb']) / ios,
+                'devtlb': step['devtlb'] / ios}
+    return timed, counts, problems
 
 
 def load_prof(d):
@@ -225,9 +291,16 @@ def ratio(timed, a, b, profile, t, g, what):
     return spread(xs) if xs else None
 
 
+def pair_ratio(timed, a, b, profile, bs):
+    ra, rb = timed.get((a, profile, bs), {}), timed.get((b, profile, bs), {})
+    xs = [ra[r] / rb[r] for r in sorted(set(ra) & set(rb)) if rb[r]]
+    return spread(xs) if xs else None
+
+
 def main():
     d = sys.argv[1]
     docs = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == '--docs' else None
+    page = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == '--page' else 'performance'
     meta = {}
     if os.path.exists(os.path.join(d, 'meta')):
         for line in open(os.path.join(d, 'meta')):
@@ -236,6 +309,9 @@ def main():
     timed, counts, perf, problems = load(d)
     prof, pp = load_prof(d)
     problems += pp
+    ptimed, pcounts, pp = load_pair(d)
+    problems += pp
+    pprofiles = meta.get('pair', '').split() or sorted({k[1] for k in ptimed})
     profiles = meta.get('profiles', '').split() or sorted({k[1] for k in timed})
     cells = sorted({(k[1], k[2], k[3]) for k in timed if k[0] in KERNELS},
                    key=lambda c: (profiles.index(c[0]) if c[0] in profiles else 99, c[1], c[2]))
@@ -272,9 +348,46 @@ def main():
     for (k, p, g) in sorted(counts, key=lambda c: (profiles.index(c[1]) if c[1] in profiles else 99, c[2], KERNELS.index(c[0]))):
         c = counts[(k, p, g)]
         lb = lower_bound(p)
-        w('| %s | %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %d/%d/%d/%d |' % (
+        w('| %s | %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %s |' % (
             p, g, SHORT[k], c['unmaps'], c['submissions'], c['descriptors'], c['iotlb'], c['devtlb'],
-            lb['submissions'], lb['descriptors'], lb['iotlb'], lb['devtlb']))
+            '%d/%d/%d/%d' % (lb['submissions'], lb['descriptors'], lb['iotlb'], lb['devtlb']) if lb
+            else 'none (lazy: batched)'))
+    pcells = sorted({(k[1], k[2]) for k in ptimed},
+                    key=lambda c: (pprofiles.index(c[0]) if c[0] in pprofiles else 99, c[1]))
+    psummary = {}
+    if pcells or pcounts:
+        w('')
+        w('## Two devices in one domain: both NVMe controllers read at once (MiB/s), median of %s rounds [range]'
+          % meta.get('rounds', '?'))
+        w('')
+        w('Two NVMe controllers behind a PCIe-to-PCI bridge: one requester ID, one IOMMU group, one domain'
+          ' (Ubuntu LP #2115738\'s shape). Each reads min(4096 requests, 64 MiB) with O_DIRECT in requests of'
+          ' the given size, both started together; a run\'s throughput = both controllers\' bytes over the'
+          ' slower one\'s time (derived from the two times the guest measured), a boot\'s the median of its'
+          ' %s runs; ratios derived per round. Higher is better.' % meta.get('pair_io', '?,').split(',')[0])
+        w('')
+        w('| profile | request | stock | series | 6.12 | series/stock | series/6.12 |')
+        w('|---|---|---|---|---|---|---|')
+        for (p, bs) in pcells:
+            vals = {k: spread(list(ptimed[(k, p, bs)].values())) if ptimed.get((k, p, bs)) else None
+                    for k in KERNELS}
+            rs = pair_ratio(ptimed, 'bench-series', 'bench-stock', p, bs)
+            ru = pair_ratio(ptimed, 'bench-series', 'bench-6.12', p, bs)
+            psummary[(p, bs)] = {'values': vals, 'series/stock': rs, 'series/6.12': ru}
+            w('| %s | %d KiB | %s | %s | %s | %s | %s |' % (
+                p, bs // 1024, *('%.1f [%.1f-%.1f]' % vals[k] if vals[k] else 'missing' for k in KERNELS),
+                fmt(rs) if rs else 'missing', fmt(ru) if ru else 'missing'))
+        w('')
+        w('Per I/O of the pair (counting boot: QEMU\'s invalidation-queue trace between the run\'s markers,'
+          ' divided by the I/Os the guest made; derived from exact counts):')
+        w('')
+        w('| profile | request | kernel | I/Os | submissions | descriptors | IOTLB | device-TLB |')
+        w('|---|---|---|---|---|---|---|---|')
+        for (k, p, bs) in sorted(pcounts, key=lambda c: (pprofiles.index(c[1]) if c[1] in pprofiles else 99,
+                                                         c[2], KERNELS.index(c[0]))):
+            c = pcounts[(k, p, bs)]
+            w('| %s | %d KiB | %s | %d | %.2f | %.2f | %.2f | %.2f |' % (
+                p, bs // 1024, SHORT[k], c['ios'], c['submissions'], c['descriptors'], c['iotlb'], c['devtlb']))
     if perf:
         w('')
         w('## Time in qi_submit_sync() per DMA unmap (DMAR_PERF), 1 thread, 1 page')
@@ -354,18 +467,23 @@ def main():
     goals = []
 
     def goal(name, items, limit, cmp='<='):
-        """items: [(label, (median, lo, hi)) or (label, None)]"""
+        """items: [(label, (median, lo, hi)) or (label, None)]; cmp: the
+        medians must be '<=' or '>=' LIMIT."""
+        sign = 1 if cmp == '<=' else -1
         missing = [lab for lab, v in items if v is None]
-        bad = [(lab, v) for lab, v in items if v is not None and not v[0] <= limit]
+        bad = [(lab, v) for lab, v in items if v is not None and not sign * v[0] <= sign * limit]
         if not items or missing:
             goals.append(('NOT MEASURED', name, 'missing: %s' % (', '.join(missing) or 'everything')))
         elif bad:
-            worst = max(bad, key=lambda x: x[1][0])
-            goals.append(('MISSED', name, '%d of %d over %.2f; worst %s at %.2f (%.0f%% over)' % (
-                len(bad), len(items), limit, worst[0], worst[1][0], 100 * (worst[1][0] / limit - 1))))
+            worst = max(bad, key=lambda x: sign * x[1][0])
+            goals.append(('MISSED', name, '%d of %d %s %.2f; worst %s at %.2f (%.0f%% %s)' % (
+                len(bad), len(items), 'over' if sign > 0 else 'under', limit, worst[0], worst[1][0],
+                100 * abs(worst[1][0] / limit - 1), 'over' if sign > 0 else 'under')))
         else:
-            best = max(items, key=lambda x: x[1][0])
-            goals.append(('MET', name, 'all %d at most %.2f; highest %s at %.2f' % (len(items), limit, best[0], best[1][0])))
+            best = max(items, key=lambda x: sign * x[1][0])
+            goals.append(('MET', name, 'all %d at %s %.2f; %s %s at %.2f' % (
+                len(items), 'most' if sign > 0 else 'least', limit, 'highest' if sign > 0 else 'lowest',
+                best[0], best[1][0])))
 
     lab = '%s t%d g%d %s'
     goal('unmap with a device TLB: series/stock <= 0.80',
@@ -376,6 +494,9 @@ def main():
     goal('series/6.12 <= 1.00, map and unmap, every profile',
          [(lab % (p, t, g, op), summary[(p, t, g, op)]['series/6.12'])
           for (p, t, g) in cells for op in ('map', 'unmap')], 1.00)
+    if psummary:
+        goal('two devices in one domain: throughput series/stock >= 1.00',
+             [('%s %d KiB' % (p, bs // 1024), v['series/stock']) for (p, bs), v in psummary.items()], 1.00, '>=')
     # Two threads on one domain: unmap at 2 threads over 1, per kernel.
     scal = []
     for p in profiles:
@@ -402,9 +523,9 @@ def main():
     for p in profiles:
         for g in sorted({c[2] for c in counts if c[1] == p}):
             s, u = counts.get(('bench-series', p, g)), counts.get(('bench-6.12', p, g))
-            if not s or not u:
-                continue
             lb = lower_bound(p)
+            if not s or not u or not lb:
+                continue
             at_lb = all(abs(s[x] - lb[x]) < 0.01 for x in ('submissions', 'iotlb', 'devtlb'))
             desc_items.append((p, g, s, u, at_lb, s['descriptors'] <= u['descriptors'] + 0.005))
     if desc_items:
@@ -444,7 +565,7 @@ def main():
     open(os.path.join(d, 'bench.md'), 'w').write(text)
     print(text)
     if docs:
-        page = [
+        head = [
             '# Performance: stock 6.1, the series and upstream 6.12',
             '',
             'Written by `BENCH_PUBLISH=1 make bench` (scripts/bench.sh, scripts/benchreport.py)'
@@ -456,23 +577,25 @@ def main():
             ' configs/vtd.config + configs/bench.config (no lock debugging, no KUnit, -O2, SLUB).'
             ' How to read it: docs/testing.md, "make bench: how the figures are taken".',
             '',
-            '![latency per kernel and profile](performance.png)',
+            '![latency per kernel and profile](%s.png)' % page,
             '',
         ]
-        open(os.path.join(docs, 'performance.md'), 'w').write('\n'.join(page) + text)
+        open(os.path.join(docs, page + '.md'), 'w').write('\n'.join(head) + text)
     json.dump({'meta': meta,
                'timed': {'|'.join(map(str, k)): v for k, v in timed.items()},
                'counts': {'|'.join(map(str, k)): v for k, v in counts.items()},
                'perf': {'|'.join(map(str, k)): v for k, v in perf.items()},
                'prof': {'|'.join(map(str, k)): v for k, v in prof.items()},
+               'pair': {'|'.join(map(str, k)): v for k, v in ptimed.items()},
+               'pair_counts': {'|'.join(map(str, k)): v for k, v in pcounts.items()},
                'goals': goals, 'problems': problems},
               open(os.path.join(d, 'bench.json'), 'w'), indent=1, sort_keys=True)
     plot(d, summary, cells, profiles)
     print('written: %s/bench.md, bench.json, bench.png' % d)
     if docs and os.path.exists(os.path.join(d, 'bench.png')):
         import shutil
-        shutil.copy(os.path.join(d, 'bench.png'), os.path.join(docs, 'performance.png'))
-        print('published: %s/performance.md, performance.png' % docs)
+        shutil.copy(os.path.join(d, 'bench.png'), os.path.join(docs, page + '.png'))
+        print('published: %s/%s.md, %s.png' % (docs, page, page))
     return 1 if problems else 0
 
 

@@ -273,6 +273,12 @@ def mutant_drivers(log, opt):
                      mismatch=True)
 
 
+def mutant_pair(log, opt):
+    """Two devices in one domain (the pair step, the bridge profile) must
+    fail: data read back differs from what was written."""
+    return integrity(log, 'pair', 'control:mutant-pair', 'with two devices in one domain', mismatch=True)
+
+
 def mutant_realflush(log, opt):
     """The realflush check must reject the guest for both cases' IOVAs:
     neither invalidation reached QEMU."""
@@ -309,7 +315,7 @@ def mutant_kcsan(log, opt):
 
 CONTROLS = {'mutant-vfio': mutant_vfio, 'mutant-oops': mutant_oops, 'mutant-sanitizer': mutant_sanitizer,
             'mutant-iqe': mutant_iqe, 'mutant-ite': mutant_ite, 'mutant-rcu': mutant_rcu, 'mutant-order': mutant_order,
-            'mutant-dio': mutant_dio, 'mutant-drivers': mutant_drivers, 'mutant-realflush': mutant_realflush, 'mutant-kcsan': mutant_kcsan}
+            'mutant-dio': mutant_dio, 'mutant-drivers': mutant_drivers, 'mutant-pair': mutant_pair, 'mutant-realflush': mutant_realflush, 'mutant-kcsan': mutant_kcsan}
 
 
 def control(log, expect, opt):

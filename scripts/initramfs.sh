@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the guest initramfs: Debian's busybox-static, guest/init and its
-# steps (guest/steps/*.sh, in /steps), the guest
+# steps (guest/steps/*.sh, in /steps), make hwcheck's collector
+# (scripts/hwcollect.sh, as /bin/hwcollect), the guest
 # programs compiled statically, and the series' kselftests built by their
 # own Makefile (make -C tools/testing/selftests TARGETS=iommu, warnings as
 # errors, static). Output: $WORK/initramfs.cpio.gz, with a stamp of what it
@@ -13,7 +14,7 @@ out=$WORK/initramfs.cpio.gz
 kst=$WORK/kselftest
 # What the image is made from: the guest files, busybox, and the selftest
 # sources as they are in the tree (uncommitted changes included).
-stamp=$( { find "$TOP/guest" -type f | sort | xargs cat; md5sum /bin/busybox $(guest_tools);
+stamp=$( { find "$TOP/guest" -type f | sort | xargs cat; cat "$TOP/scripts/hwcollect.sh"; md5sum /bin/busybox $(guest_tools);
 	git -C "$TREE" ls-files -s -m -o --exclude-standard tools/testing/selftests/iommu 2>/dev/null;
 	cat "$TREE"/tools/testing/selftests/iommu/* "$TREE"/tools/testing/selftests/dma/dma_map_benchmark.c \
 		"$TREE"/include/linux/map_benchmark.h 2>/dev/null; } | md5sum | cut -d' ' -f1)
@@ -28,6 +29,7 @@ file -b /bin/busybox 2>/dev/null | grep -q 'dynamically' && die "/bin/busybox is
 install -m 0755 "$TOP/guest/init" "$root/init"
 install -d "$root/steps"
 install -m 0644 "$TOP"/guest/steps/*.sh "$root/steps/"
+install -m 0755 "$TOP/scripts/hwcollect.sh" "$root/bin/hwcollect"
 for c in "$TOP"/guest/*.c; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/$(basename "$c" .c)" "$c" -lpthread ||
 		die "guest program $c failed to build"

@@ -156,7 +156,7 @@ finish() {
 tested_base() { sed -n 's/^linux-source-6.1 //p' "$TOP/patches/tested-on" 2>/dev/null || true; }
 
 # Every QEMU profile scripts/qemu.sh knows (docs/profiles.md).
-PROFILES_ALL="legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats lazy vfio vfio-cm vfio-sm vfio-sm-cm vfio-sm-fl drivers drivers-fl drivers-cm drivers-lazy"
+PROFILES_ALL="legacy legacy-ats sm-cm-ats sm-fl sm-fl-ats sm-fl-cm-ats lazy vfio vfio-cm vfio-sm vfio-sm-cm vfio-sm-fl drivers drivers-fl drivers-cm drivers-lazy bridge"
 # The series' version: N of "[PATCH vN 00/NN]" in the cover letter, 1 if none.
 series_version() {
 	local v

@@ -44,8 +44,10 @@ vfio-sm)      ats=on devtlb=on iommu_opts+=",$sm" ;;
 vfio-sm-cm)   ats=on devtlb=on iommu_opts+=",caching-mode=on,$sm" ;;
 vfio-sm-fl)   ats=on devtlb=on iommu_opts+=",$fl" ;;
 # make soak: legacy-ats's disk, four edu devices for VFIO and a virtio-rng
-# (no driver in the guest) for dma_map_benchmark, ATS on.
+# (no driver in the guest) for dma_map_benchmark, ATS on; soak-lazy: the
+# same in lazy mode.
 soak)         ats=on devtlb=on ;;
+soak-lazy)    ats=on devtlb=on cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
 # Real drivers (the drivers step): NVMe, AHCI and xHCI with usb-storage
 # beside the virtio disk, in strict legacy, strict first-level, caching
 # mode and lazy mode.
@@ -53,6 +55,9 @@ drivers)      ;;
 drivers-fl)   iommu_opts+=",$fl" ;;
 drivers-cm)   iommu_opts+=",caching-mode=on" ;;
 drivers-lazy) cmd_iommu="intel_iommu=on,sm_off iommu.strict=0" ;;
+# Two devices in one domain (the pair step): two NVMe controllers behind
+# a PCIe-to-PCI bridge, strict legacy mode.
+bridge)       ;;
 *) die "unknown profile '$profile' ($PROFILES_ALL)" ;;
 esac
 case $iommu_opts in *x-scalable-mode=on*) cmd_iommu=${cmd_iommu/sm_off/sm_on} ;; esac
@@ -66,7 +71,7 @@ case $iommu_opts in *x-scalable-mode=on*) switch=" vtdswitch=DMA-FQ,DMA,identity
 case $profile in
 vfio*)
 	devices=(-device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0,bus=rp2) ;;
-soak)
+soak*)
 	for i in 2 3 4 5; do
 		devices+=(-device "pcie-root-port,id=rp$i,chassis=$i,slot=$i" -device "edu,id=edu$((i - 2)),bus=rp$i")
 	done
@@ -87,6 +92,17 @@ drivers*)
 		-device qemu-xhci,id=xhci,bus=rp4
 		-blockdev "driver=raw,file.driver=file,file.filename=$run/usb.img,node-name=u0"
 		-device usb-storage,id=usb1,bus=xhci.0,drive=u0) ;;
+bridge)
+	# Behind a PCIe-to-PCI bridge the IOMMU sees one requester ID, the
+	# bridge's, for both controllers: one IOMMU group, one domain (the
+	# shape of Ubuntu LP #2115738, two NVMe functions in one group).
+	images=(pair1 pair2)
+	devices=(-device pcie-root-port,id=rp5,chassis=5,slot=5
+		-device pcie-pci-bridge,id=br0,bus=rp5
+		-blockdev "driver=raw,file.driver=file,file.filename=$run/pair1.img,node-name=p1"
+		-device nvme,id=nvme2,bus=br0,addr=1,drive=p1,serial=vtdpair1
+		-blockdev "driver=raw,file.driver=file,file.filename=$run/pair2.img,node-name=p2"
+		-device nvme,id=nvme3,bus=br0,addr=2,drive=p2,serial=vtdpair2) ;;
 esac
 [ $devtlb = on ] && iommu_opts+=",device-iotlb=on"
 # Suspend to RAM (the suspend step): q35 offers S3 only when asked to.
@@ -125,7 +141,7 @@ fi
 # QTRACE=0: none either (make bench's timed boots: a traced descriptor
 # costs QEMU a formatted write).
 trace=(-trace 'vtd_inv*')
-case $profile in vfio*|soak) trace=() ;; esac
+case $profile in vfio*|soak*) trace=() ;; esac
 [ "${QTRACE:-1}" = 1 ] || trace=()
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-display none -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append"
@@ -137,7 +153,7 @@ qemu=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1G -nodefaults
 	-device "virtio-blk-pci,id=vblk1,bus=rp1,drive=d0,iommu_platform=on,ats=$ats"
 	"${devices[@]}")
 printf '%q ' "${qemu[@]}" > "$run/cmdline"
-# The drivers profiles' disks (boot_once makes them new for each boot).
+# The drivers and bridge profiles' disks (boot_once makes them new for each boot).
 new_images() {
 	local img
 	for img in "${images[@]}"; do

@@ -17,6 +17,7 @@ the guest's own (its KTAP, the VFIO selftest nested in it as vfio:*),
 boot (it finished its steps, and its log has no fault); and, on the
 series' kernels (series, debug, kcsan), trace-check, tags-vs-trace,
 trace-cmd-parse and perf-parse (when those steps ran), attach-order,
+hwcheck:* (make hwcheck's checks of the bundle its step sent),
 hotplug-tags, suspend-resume, superpage-flush (when those steps ran) and
 lazy-flush-all (profile lazy). On those kernels a skipped guest step
 checked nothing: FAIL. With syms=, the sanitizers check too (tools=,
@@ -29,6 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hang import hang  # noqa: E402
+from hwcheck import guest_rows  # noqa: E402
 from logread import guest_ktap, kernel_identity, kselftest, kunit_console, real_events, tap  # noqa: E402
 from qemucounts import counts, superpage, suspend  # noqa: E402
 from hang import soak  # noqa: E402
@@ -195,6 +197,10 @@ def report(variant, profile, tag, steps, log):
         n = sum(1 for e in evs if e[0] == 'cache_tag_flush_all')
         rows.append(('PASS', 'lazy-flush-all', '%d cache_tag_flush_all events from the flush queue' % n) if n else
                     ('FAIL', 'lazy-flush-all', 'lazy mode produced no cache_tag_flush_all'))
+    if 'hwcheck' in rec['steps']:
+        # make hwcheck's collector ran in the guest: its bundle, judged by
+        # make hwcheck's judge (hwcheck.py). Last: it reads another file.
+        rows += guest_rows(log)
     return rows, rec
 
 

@@ -5,7 +5,8 @@
 # configs/kcsan.config (KCSAN), it runs the parts named in SOAK_PARTS
 # (default: workload profiles hotadd mutants):
 #   workload  the soak step (guest/init) on each kernel of SOAK_KERNELS, in
-#             a guest of its own with the "soak" profile: SOAK_HOTPLUG (50)
+#             a guest of its own with the "soak" profile (on the debug
+#             kernel, a second one at once in lazy mode: soak-lazy): SOAK_HOTPLUG (50)
 #             hot-unplugs of the disk during I/O, then SOAK_SWITCHES (200)
 #             domain switches, while the VFIO selftest runs SOAK_CYCLES
 #             (10,000) remap cycles under map/unmap churn, shared among
@@ -172,15 +173,24 @@ build_kernels() {
 
 # The soak guest: assign and unassign events only (dma_map_benchmark's
 # flushes, millions, would overflow any buffer), which is what the leaked
-# tag checks replay.
-run_workload() { soak_boot "soak:$1" "$1" soak; }
+# tag checks replay. Each of the kernel's soak guests: the soak profile,
+# and on the debug kernel soak-lazy too (the same workload in lazy mode,
+# iommu.strict=0, x86's default), at once.
+soak_profiles() { plan_rows "soak:$1" | cut -d"$US" -f1 | grep '^soak'; }
+run_workload() {
+	local p
+	for p in $(soak_profiles "$1"); do soak_boot "soak:$1" "$1" "$p" & done
+	wait
+}
 
-# The soak guest's figures, from its log: what it did, as counted there
-# (report.py soak=), kept for soak.md.
+# The soak guests' figures, from their logs: what each did, as counted
+# there (report.py soak=), kept for soak.md.
 report_workload() {  # KERNEL
-	local k=$1
-	report_sanitized "$k" soak "$(soak_steps "$k")" soak="$(soak_plan "$k")"
-	awk -F'\t' -v t="soak,$k" '$2 == "soak-figures" && $3 == t { print $4 }' "$RESULTS" > "$LOGS/$k/soak.figures"
+	local k=$1 p
+	for p in $(soak_profiles "$k"); do
+		report_sanitized "$k" "$p" "$(soak_steps "$k")" soak="$(soak_plan "$k")"
+		awk -F'\t' -v t="$p,$k" '$2 == "soak-figures" && $3 == t { print $4 }' "$RESULTS" > "$LOGS/$k/$p.figures"
+	done
 }
 
 run_profiles() {  # KERNEL
@@ -386,11 +396,13 @@ has_part debian && report_debian
 	echo "- wall time: $(( ($(cat "$LOGS/.end" 2>/dev/null || date +%s) - T0) / 60 )) min (measured, from the start to the last guest's end)"
 	echo "- result: $(closing_line || true)"
 	for k in $SOAK_KERNELS; do
-		[ -s "$LOGS/$k/soak.figures" ] || continue
-		echo
-		echo "## The soak guest on the $k kernel"
-		echo
-		sed 's/^/- /' "$LOGS/$k/soak.figures"
+		for p in $(soak_profiles "$k"); do
+			[ -s "$LOGS/$k/$p.figures" ] || continue
+			echo
+			echo "## The soak guest on the $k kernel$([ "$p" = soak ] || echo ", profile $p")"
+			echo
+			sed 's/^/- /' "$LOGS/$k/$p.figures"
+		done
 	done
 	echo
 	echo "## Every check"

@@ -17,10 +17,11 @@ def tag_key(f):
             f.get('dev') if f.get('type') == 'devtlb' else '')
 
 
-def check(path):
+def check(path, seed=None):
     """The rules every run's cache_tag_* events must keep. Returns
     (violations, number of events checked). KUnit's fake IOMMUs are left
-    out. Rules:
+    out. SEED: the tags assigned when the trace began, {tag_key: ref}
+    (seed_of(); a trace from boot has none). Rules:
       - a flush names a tag that is assigned at that moment;
       - an unassign names a tag that is assigned;
       - the reference count ("ref") an event reports is the count this
@@ -32,7 +33,7 @@ def check(path):
         guest's list of devices, is a violation, not a pass.
     """
     evs, _ = real_events(path)
-    live = collections.Counter()
+    live = collections.Counter(seed or {})
     bad = []
     if not evs:
         bad.append('no cache_tag_* events of real devices in the trace dump: nothing was checked')
@@ -82,15 +83,16 @@ def check(path):
 VIEW_LINE = re.compile(r'^domain (\S+) ([\w-]+): (\S+/\S+ type .*)$')
 
 
-def tag_view(path):
+def tag_view(path, marker='TAGS'):
     """The debugfs view's tags as (domain, kind, fields), or None if the
-    guest printed no view. Console lines inside that are not tags (a
-    printk meanwhile, the header) are left out."""
+    guest printed no view (the last one between @@MARKER-BEGIN and
+    @@MARKER-END). Console lines inside that are not tags (a printk
+    meanwhile, the header) are left out."""
     view, inside = None, False
     for line in console(path):
-        if '@@TAGS-BEGIN' in line:
+        if '@@%s-BEGIN' % marker in line:
             view, inside = [], True
-        elif '@@TAGS-END' in line:
+        elif '@@%s-END' % marker in line:
             inside = False
         elif inside:
             m = VIEW_LINE.match(line.strip())
@@ -99,12 +101,19 @@ def tag_view(path):
     return view
 
 
-def tags(path):
+def seed_of(view):
+    """A view's tags as the state a trace that began then replays onto:
+    {tag_key: ref}."""
+    return collections.Counter({tag_key(f): int(f.get('ref', 0)) for _, _, f in view})
+
+
+def tags(path, seed=None):
     """Hold the debugfs view against the tags replayed from the trace: the
     same tags, each with the reference count the replay has. Two witnesses
     of one state: the kernel's list, read at the end, and the events that
-    built it. Returns (problems, summary). No view, an empty view, or no
-    events to replay is a problem: nothing was compared."""
+    built it (onto SEED, the tags when the trace began: seed_of()).
+    Returns (problems, summary). No view, an empty view, or no events to
+    replay is a problem: nothing was compared."""
     view = tag_view(path)
     evs, _ = real_events(path)
     bad = []
@@ -114,7 +123,7 @@ def tags(path):
         bad.append('the debugfs view lists no tags: nothing compared')
     if not evs:
         bad.append('no cache_tag_* events of real devices to replay: nothing compared')
-    replay = collections.Counter()
+    replay = collections.Counter(seed or {})
     for name, f, _ in evs:
         if name == 'cache_tag_assign':
             replay[tag_key(f)] += 1
@@ -253,7 +262,7 @@ def entry_dev(name, f):
     return f.get('dev')
 
 
-def order(path):
+def order(path, seed=None):
     """Each cache is tagged before the hardware can fill it, a device TLB
     is untagged before ATS is switched off (CVE-2024-56669), and a detach
     tears the device's entry down first, its device-TLB tag and ATS still
@@ -277,10 +286,14 @@ def order(path):
         any entry teardown, is a violation (then rule (a) is not held
         against each disable: the probes are missing, not the order).
     A context entry is matched to the device by bus and devfn (entry_dev).
+    SEED: the tags assigned when the trace began (seed_of()).
     """
     bad, missing_teardown = [], []
     n = collections.Counter()
     devtlb = collections.Counter()
+    for k, ref in (seed or {}).items():
+        if k[3] == 'devtlb':
+            devtlb[k[4]] += ref
     last = {}
     live = {}       # device -> index of its last entry going live
     torn = {}       # (pid, device) -> index of its last entry teardown in that task

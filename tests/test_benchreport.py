@@ -21,10 +21,15 @@ import benchreport  # noqa: E402
 UNAME = {'bench-stock': '6.1.192', 'bench-series': '6.1.192', 'bench-6.12': '6.12.117'}
 
 
-def timed_log(d, rnd, kernel, profile, runs, uname=None, done=True):
+def domain_type(profile):
+    """The line the guest prints of its benchmark device's domain."""
+    return '@@INFO domain-type %s' % ('DMA-FQ' if profile.endswith('+lazy') else 'DMA')
+
+
+def timed_log(d, rnd, kernel, profile, runs, uname=None, done=True, dtype=None):
     """runs: {(threads, granule): (map, unmap)}"""
     lines = ['@@VTD KTAP version 1', '@@VTD 1..2', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
-             '@@INFO uname %s' % (uname or UNAME[kernel])]
+             '@@INFO uname %s' % (uname or UNAME[kernel]), dtype or domain_type(profile)]
     for (t, g), (m, u) in sorted(runs.items()):
         lines.append('@@DMB t=%d g=%d s=3 map=%.1f map_sd=1.0 unmap=%.1f unmap_sd=2.0' % (t, g, m, u))
     lines.append('@@VTD ok 2 dmbench # %d runs' % len(runs))
@@ -199,7 +204,9 @@ class BenchCounts(unittest.TestCase):
     def counts(self, name):
         d = tempfile.mkdtemp(prefix='benchcounts-')
         try:
-            shutil.copy(fixture(name), os.path.join(d, 'count-bench-series-legacy-ats.log'))
+            # (The fixtures predate the guest's domain-type line.)
+            with open(fixture(name)) as src, open(os.path.join(d, 'count-bench-series-legacy-ats.log'), 'w') as dst:
+                dst.write(src.read() + domain_type('legacy-ats') + '\n')
             _, counts, _, problems = benchreport.load(d)
         finally:
             shutil.rmtree(d)
@@ -223,3 +230,82 @@ class BenchCounts(unittest.TestCase):
         counts, _ = self.counts('bench-count-extra-devtlb.log')
         c = counts[('bench-series', 'legacy-ats', 1)]
         self.assertGreater(c['devtlb'], benchreport.lower_bound('legacy-ats')['devtlb'])
+
+
+def pair_log(d, rnd, kernel, profile, runs):
+    """runs: {bs: (n, a_ns, b_ns)}: one timed boot of the pairbench step."""
+    lines = ['@@VTD KTAP version 1', '@@VTD 1..2', '@@VTD ok 1 iommu # 1 IOMMU(s): dmar0',
+             '@@INFO uname %s' % UNAME[kernel], domain_type(profile)]
+    for bs, (n, a, b) in sorted(runs.items()):
+        lines.append('@@PAIR bs=%d n=%d a_ns=%d b_ns=%d' % (bs, n, a, b))
+    lines += ['@@VTD ok 2 pairbench # %d runs' % len(runs), '@@VTD-DONE']
+    with open(os.path.join(d, 'pair-r%d-%s-%s.log' % (rnd, kernel, profile)), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+class PairAndLazy(unittest.TestCase):
+    """Two devices in one domain (pair-*.log), and lazy-mode profiles."""
+
+    def setUp(self):
+        self.d = tempfile.mkdtemp(prefix='benchpair-')
+        with open(os.path.join(self.d, 'meta'), 'w') as f:
+            f.write("profiles=\npair=bridge\npair_io=3,4096\nrounds=3\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.d)
+
+    def rounds(self, series_ns, stock_ns=(2e9, 2e9, 2e9)):
+        """4096 reads of 4 KiB on each controller; the slower reader's time
+        sets the pair's throughput (the other reader takes half as long)."""
+        for r in range(3):
+            for k, ns in (('bench-stock', stock_ns[r]), ('bench-series', series_ns[r]), ('bench-6.12', 2e9)):
+                pair_log(self.d, r + 1, k, 'bridge', {4096: (4096, ns, ns / 2)})
+
+    def report(self):
+        return BenchReport.run_report(self)
+
+    def test_throughput_is_both_devices_over_the_slower_time(self):
+        """MiB/s = both controllers' bytes over the slower reader's time, ratios per round"""
+        self.rounds((1e9, 4e9, 2e9))
+        timed, _, problems = benchreport.load_pair(self.d)
+        self.assertEqual(problems, [])
+        self.assertAlmostEqual(timed[('bench-series', 'bridge', 4096)][1], 2 * 16.0 / 1.0)
+        got = benchreport.pair_ratio(timed, 'bench-series', 'bench-stock', 'bridge', 4096)
+        self.assertEqual(tuple(round(x, 6) for x in got), (1.0, 0.5, 2.0))
+
+    def test_series_as_fast_meets_the_pair_goal(self):
+        """pair goal: series/stock throughput 1.00 or more in every cell: MET"""
+        self.rounds((1.9e9, 2e9, 2.1e9))
+        rc, text = self.report()
+        self.assertEqual(rc, 0)
+        self.assertIn('MET', BenchReport.goal(self, text, 'two devices in one domain'))
+
+    def test_slower_series_misses_the_pair_goal(self):
+        """pair goal: series/stock throughput at 0.80: MISSED, by 20% under"""
+        self.rounds((2.5e9, 2.5e9, 2.5e9))
+        _, text = self.report()
+        line = BenchReport.goal(self, text, 'two devices in one domain')
+        self.assertIn('MISSED', line)
+        self.assertIn('at 0.80 (20% under)', line)
+
+    def test_no_pair_figures_is_a_problem(self):
+        """a pairbench boot with no @@PAIR line is a problem, not a zero"""
+        pair_log(self.d, 1, 'bench-series', 'bridge', {})
+        _, _, problems = benchreport.load_pair(self.d)
+        self.assertEqual(len(problems), 1)
+        self.assertIn('no @@PAIR figures', problems[0])
+
+    def test_a_lazy_boot_in_strict_mode_is_a_problem(self):
+        """PROFILE+lazy whose device's domain is DMA (the kernel forced strict mode) is a problem, not a lazy figure"""
+        timed_log(self.d, 1, 'bench-series', 'sm-cm-ats+lazy', {(1, 1): (3.0, 5.0)}, dtype='@@INFO domain-type DMA')
+        timed_log(self.d, 1, 'bench-stock', 'sm-cm-ats+lazy', {(1, 1): (3.0, 5.0)})
+        _, _, _, problems = benchreport.load(self.d)
+        self.assertEqual(problems, ["r1-bench-series-sm-cm-ats+lazy.log: the device's domain was DMA, not DMA-FQ"])
+
+    def test_lazy_has_no_lower_bound(self):
+        """lazy mode flushes in batches: no per-unmap lower bound, and PROFILE+lazy keeps PROFILE's ATS and caching mode"""
+        self.assertIsNone(benchreport.lower_bound('legacy-ats+lazy'))
+        self.assertIsNotNone(benchreport.lower_bound('legacy-ats'))
+        self.assertTrue(benchreport.ats('legacy-ats+lazy'))
+        self.assertTrue(benchreport.cm('sm-fl-cm-ats+lazy'))
+        self.assertFalse(benchreport.cm('legacy-ats+lazy'))

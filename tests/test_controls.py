@@ -190,6 +190,16 @@ class Controls(unittest.TestCase):
         self.assertEqual(v['control:mutant-drivers'][0], 'PASS', v)
         self.assertIn('drivers failed in profile drivers-fl', v['control:mutant-drivers'][1])
 
+    def test_pair_trips_on_a_mismatch_only(self):
+        """mutant-pair: the pair step failing for data that differs trips it; failing otherwise does not"""
+        v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'pair # /dev/nvme0n1 (0000:02:01.0) and /dev/nvme1n1 (0000:02:02.0) at once: b: generation 2 (bs=65536): MISMATCH block 3 (offset 196608, bs 65536); (seed 10)'))),
+                         'mutant-pair: x', profile='bridge')
+        self.assertEqual(v['control:mutant-pair'][0], 'PASS', v)
+        v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('not ok', 'pair # 1 NVMe namespaces, not 2'))),
+                         'mutant-pair: x', profile='bridge')
+        self.assertEqual(v['control:mutant-pair'][0], 'FAIL', v)
+        self.assertIn('not for data that differs', v['control:mutant-pair'][1])
+
     def test_drivers_fails_when_the_step_passes(self):
         """mutant-drivers: the drivers step ok on the mutant: FAIL"""
         v = self.verdict(self.boot(self.guest(('ok', 'boot'), ('ok', 'drivers'))), 'mutant-drivers: x')

@@ -102,7 +102,7 @@ def plan_problems(path=PLAN):
     does not judge."""
     sys.path.insert(0, os.path.join(TOP, 'scripts'))
     import controls
-    profiles = set(harness_profiles()) | {'soak'}
+    profiles = set(harness_profiles()) | {'soak', 'soak-lazy'}
     bad, seen = [], set()
     for r in plan_rows(path):
         k, p, e = r['kernel'], r['profile'], r['expect']
@@ -117,7 +117,7 @@ def plan_problems(path=PLAN):
         if kind not in ('series', 'stock', 'debug', 'deb', 'control', 'series-mutant', 'debug-mutant',
                         'kcsan', 'soak', 'kcsan-mutant') or (kind == 'soak' and m not in ('debug', 'kcsan')):
             bad.append('unknown kernel %s' % k)
-        if p == 'soak' and kind != 'soak':
+        if p in ('soak', 'soak-lazy') and kind != 'soak':
             bad.append('%s %s: the soak guest is soak:KERNEL\'s alone' % (k, p))
         if kind.endswith('-mutant'):
             if not os.path.exists(os.path.join(TOP, 'tests', 'mutants', m + '.patch')):

@@ -16,7 +16,8 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 # GUEST_IDLE ('' where test.sh set none). Boots added since, with the
 # plan's rows for them alone (issue 34): mutant-ite-restart; the drivers
 # profiles, and the skip-iotlb-sync-flush-large mutant on drivers and
-# drivers-fl.
+# drivers-fl; the bridge profile, and that mutant on it; the hwcheck
+# step on lazy.
 BEFORE = '''
 FG series legacy boot,events,dio,workload,tag-view,trace-dump || - - -
 FG series legacy-ats boot,events,dio,workload,hotplug,suspend,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
@@ -24,7 +25,7 @@ FG series sm-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0
 FG series sm-fl boot,events,dio,workload,tag-view,trace-dump |kunit.filter_glob=intel_iommu_qi_errors| - - -
 FG series sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump |kunit.enable=0| - - -
 FG series sm-fl-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - -
-FG series lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
+FG series lazy boot,events,dio,workload,hwcheck,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - -
 BG series vfio boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
 BG series vfio-cm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
 BG series vfio-sm boot,events,dio,vfio,tag-view,trace-dump |kunit.enable=0| - - -
@@ -34,11 +35,13 @@ BG series drivers boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
 BG series drivers-fl boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
 BG series drivers-cm boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
 BG series drivers-lazy boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - -
+BG series bridge boot,events,pair,tag-view,trace-dump |kunit.enable=0| - - -
 BG mutant-skip-iotlb-sync-flush vfio boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-skip-iotlb-sync-flush sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-skip-iotlb-sync-flush-large drivers boot,drivers |kunit.enable=0| - 300 60
 BG mutant-skip-iotlb-sync-flush-large drivers-fl boot,drivers |kunit.enable=0| - 300 60
+BG mutant-skip-iotlb-sync-flush-large bridge boot,pair |kunit.enable=0| - 300 60
 BG mutant-drop-piotlb vfio-sm-fl boot,vfio |kunit.enable=0| 40 - -
 BG mutant-drop-piotlb sm-fl-ats boot,dio |kunit.enable=0| - 300 60
 BG mutant-iqe-first-only legacy boot |kunit.filter_glob=intel_iommu_qi_errors| - 300 60
@@ -100,14 +103,17 @@ plan_boot deb deb legacy-ats
 # own tables, as of 2026-12-07), sorted (the profiles part starts them
 # all in the background): as above, and EVENTS last. The debug kernel's
 # four mutants joined its mutants part with make sanitize, booted as make
-# test booted them. The drivers profiles joined its profiles part with
-# issue 34, as the series' rows have them.
+# test booted them. The drivers and bridge profiles joined its profiles
+# part with issue 34, as the series' rows have them, and the soak
+# workload on the debug kernel in lazy mode (soak-lazy); the hwcheck step
+# joined lazy's steps.
 SOAK_BEFORE = '''
+BG debug bridge boot,events,pair,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug drivers boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug drivers-cm boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug drivers-fl boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug drivers-lazy boot,events,drivers,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
-BG debug lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf,kmemleak |kunit.enable=0| - - - -
+BG debug lazy boot,events,dio,workload,hwcheck,tag-view,trace-dump,trace-cmd,perf,kmemleak |kunit.enable=0| - - - -
 BG debug legacy boot,events,dio,workload,tag-view,trace-dump,kmemleak || - - - -
 BG debug legacy-ats boot,events,dio,workload,hotplug,failnth-hotadd,suspend,domain-switch,failnth-switch,tag-view,trace-dump,kmemleak |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=sites| - - - -
 BG debug legacy-ats boot,failnth-hotadd,tag-view,trace-dump,kmemleak |kunit.enable=0 slub_debug=A,kmalloc-*,kernfs_node_cache,iommu_iova vtdhotadd=all| - 7200 - -
@@ -116,16 +122,18 @@ BG debug sm-fl boot,events,dio,workload,tag-view,trace-dump,kmemleak |kunit.enab
 BG debug sm-fl-ats boot,events,dio,workload,hotplug,superpage,suspend,domain-switch,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug sm-fl-cm-ats boot,events,dio,workload,tag-view,trace-dump,kmemleak |kunit.enable=0| - - - -
 BG debug soak boot,events,soak,tag-view,trace-dump,kmemleak |kunit.enable=0 vtdsoak=50,10000,200| - 21600 - cache_tag_assign,cache_tag_unassign
+BG debug soak-lazy boot,events,soak,tag-view,trace-dump,kmemleak |kunit.enable=0 vtdsoak=50,10000,200| - 21600 - cache_tag_assign,cache_tag_unassign
 BG debug vfio boot,events,dio,failnth-vfio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-sm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-sm-cm boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
 BG debug vfio-sm-fl boot,events,dio,vfio,tag-view,trace-dump,kmemleak |kunit.enable=0| 200 - - -
+BG kcsan bridge boot,events,pair,tag-view,trace-dump |kunit.enable=0| - - - -
 BG kcsan drivers boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
 BG kcsan drivers-cm boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
 BG kcsan drivers-fl boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
 BG kcsan drivers-lazy boot,events,drivers,tag-view,trace-dump |kunit.enable=0| - - - -
-BG kcsan lazy boot,events,dio,workload,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
+BG kcsan lazy boot,events,dio,workload,hwcheck,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
 BG kcsan legacy boot,events,dio,workload,tag-view,trace-dump || - - - -
 BG kcsan legacy-ats boot,events,dio,workload,hotplug,domain-switch,tag-view,trace-dump,trace-cmd,perf |kunit.enable=0| - - - -
 BG kcsan sm-cm-ats boot,events,dio,workload,tag-view,trace-dump |kunit.enable=0| - - - -

@@ -34,6 +34,7 @@ step_dmbench() {
 	local PERF=/sys/kernel/debug/iommu/intel/dmar_perf_latency
 	set -- ${DMB:-3 1:2 1:16:512}
 	[ "${DMB_PERF:-0}" != 1 ] || [ -w $PERF ] || { tap fail dmbench "no $PERF (INTEL_IOMMU_DEBUGFS)"; return; }
+	echo "@@INFO domain-type $(cat /sys/bus/pci/devices/$DISK_BDF/iommu_group/type)"
 	out=$(dmb_lend $DISK_BDF) || { tap fail dmbench "$out"; return; }
 	if [ "${DMB_COUNT:-0}" = 1 ]; then
 		echo 'p:vtd/dmb_unmap iommu_unmap_fast' >> $T/kprobe_events &&
