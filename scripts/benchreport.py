@@ -361,7 +361,7 @@ def main():
           % meta.get('rounds', '?'))
         w('')
         w('Two NVMe controllers behind a PCIe-to-PCI bridge: one requester ID, one IOMMU group, one domain'
-          ' (Ubuntu LP #2115738\'s shape). Each reads min(4096 requests, 64 MiB) with O_DIRECT in requests of'
+          ' (as Ubuntu LP #2115738\'s two NVMe functions shared one; here one requester ID, no ATS). Each reads min(4096 requests, 64 MiB) with O_DIRECT in requests of'
           ' the given size, both started together; a run\'s throughput = both controllers\' bytes over the'
           ' slower one\'s time (derived from the two times the guest measured), a boot\'s the median of its'
           ' %s runs; ratios derived per round. Higher is better.' % meta.get('pair_io', '?,').split(',')[0])

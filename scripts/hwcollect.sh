@@ -24,7 +24,7 @@ D=/sys/kernel/debug
 VIEW=$D/iommu/intel/cache_tags
 PCI=/sys/bus/pci/devices
 I=$T/instances/vtd-hwcheck
-MOUNTED="" PROBED="" UNDO_TYPE="" UNDO_BIND=""
+MOUNTED="" PROBED="" UNDO_TYPE="" UNDO_BIND="" OWN_I=""
 
 say() { echo "hwcheck: $*" >&2; }
 info() { echo "@@INFO $*"; }
@@ -74,51 +74,74 @@ mount_blk() {
 	}
 }
 
-# The mount points whose filesystem is on PCI device $1.
-mounts_on() {
-	awk '{ print $5 }' /proc/self/mountinfo | while read -r m; do
-		b=$(mount_blk "$m")
-		[ -n "$b" ] && [ "$(blk_pci "$b")" = "$1" ] && printf '%s ' "$m"
+# in_use BDF: what of PCI device BDF the running system uses, one line
+# each: every block device on it (a disk, its partitions, and whatever is
+# built on them: device-mapper, md) that is mounted (by device number in
+# /proc/self/mountinfo, so mount points with spaces and overmounts count
+# too), a member of a btrfs filesystem, swap, or held by another block
+# device (LVM, RAID, encryption, bcache, whether mounted or not).
+in_use() {
+	for b_ in /sys/class/block/*; do
+		[ -e "$b_"/dev ] || continue
+		n_=${b_##*/}
+		case $(readlink -f "$b_") in
+		*/"$1"/*) ;;
+		*) [ "$(blk_pci "$n_")" = "$1" ] || continue ;;
+		esac
+		d_=$(cat "$b_"/dev)
+		awk -v d="$d_" '$3 == d { f = 1 } END { exit !f }' /proc/self/mountinfo && echo "$n_: mounted"
+		for f_ in /sys/fs/btrfs/*/devices/"$n_"; do [ -e "$f_" ] && echo "$n_: in a btrfs filesystem"; done
+		awk 'NR > 1 { print $1 }' /proc/swaps | while read -r s_; do
+			[ -b "$s_" ] && [ "$(blk_name "$s_")" = "$n_" ] && echo "$n_: swap"
+		done
+		h_=$(ls "$b_"/holders 2>/dev/null | tr '\n' ' ')
+		[ -z "$h_" ] || echo "$n_: held by $h_"
 	done
 }
 
 # The kprobe events of the harness's attach-order check, as
 # scripts/build.sh's probes() defines them for its kernels (the test
 # tests/test_hwcheck.py holds the two lists the same), with $1 the offset
-# of struct pci_dev's struct device.
+# of struct pci_dev's struct device, in group $2 (vtd).
 probe_defs() {
+	g_=${2:-vtd}
 	printf '%s\n' \
-		"p:vtd/ats_enable pci_enable_ats dev=+0(+$1(\$arg1)):string" \
-		"p:vtd/ats_disable pci_disable_ats dev=+0(+$1(\$arg1)):string" \
-		'p:vtd/entry_live_context domain_context_mapping_one bus=$arg4:u8 devfn=$arg5:u8' \
-		'p:vtd/entry_live_pasid_fl intel_pasid_setup_first_level dev=+0(+0($arg2)):string' \
-		'p:vtd/entry_live_pasid_sl intel_pasid_setup_second_level dev=+0(+0($arg3)):string' \
-		'p:vtd/entry_live_pasid_pt intel_pasid_setup_pass_through dev=+0(+0($arg3)):string' \
-		'p:vtd/entry_clear_context domain_context_clear_one bus=$arg2:u8 devfn=$arg3:u8' \
-		'p:vtd/entry_clear_pasid intel_pasid_tear_down_entry dev=+0(+0($arg2)):string pasid=$arg3:u32'
+		"p:$g_/ats_enable pci_enable_ats dev=+0(+$1(\$arg1)):string" \
+		"p:$g_/ats_disable pci_disable_ats dev=+0(+$1(\$arg1)):string" \
+		"p:$g_/entry_live_context domain_context_mapping_one bus=\$arg4:u8 devfn=\$arg5:u8" \
+		"p:$g_/entry_live_pasid_fl intel_pasid_setup_first_level dev=+0(+0(\$arg2)):string" \
+		"p:$g_/entry_live_pasid_sl intel_pasid_setup_second_level dev=+0(+0(\$arg3)):string" \
+		"p:$g_/entry_live_pasid_pt intel_pasid_setup_pass_through dev=+0(+0(\$arg3)):string" \
+		"p:$g_/entry_clear_context domain_context_clear_one bus=\$arg2:u8 devfn=\$arg3:u8" \
+		"p:$g_/entry_clear_pasid intel_pasid_tear_down_entry dev=+0(+0(\$arg2)):string pasid=\$arg3:u32"
 }
 
-# The kprobe events, in the instance: those of the kernel's command line
-# (the harness boots with them), or defined here and removed at the end.
+# The kprobe events, in the instance: defined here in a group of the
+# collector's own (vtdhw), removed at the end; or, without the offset
+# they need (PCI_DEV_OFF), those of the kernel's command line if it has
+# them (the harness's boots do: group vtd).
 probes() {
-	if [ -d $T/events/vtd/ats_enable ]; then
+	if [ -n "${PCI_DEV_OFF:-}" ]; then
+		failed=""
+		[ ! -d $T/events/vtdhw ] || { say "kprobe events of group vtdhw exist: another hwcheck runs, or a killed one left them"; exit 2; }
+		probe_defs "$PCI_DEV_OFF" vtdhw > /tmp/vtd-hwcheck.probes
+		while read -r p; do
+			n=${p%% *} n=${n#p:}
+			if echo "$p" >> $T/kprobe_events 2>/dev/null; then PROBED="$PROBED $n"; else failed="$failed ${n#vtdhw/}"; fi
+		done < /tmp/vtd-hwcheck.probes
+		rm -f /tmp/vtd-hwcheck.probes
+		info "probes$(echo "$PROBED" | sed 's| vtdhw/| |g') (defined by hwcheck, pci_dev.dev at $PCI_DEV_OFF)${failed:+; failed:$failed}"
+		g=vtdhw
+	elif [ -d $T/events/vtd/ats_enable ]; then
 		ev=""
 		for e in $T/events/vtd/*/; do e=${e%/} ev="$ev ${e##*/}"; done
 		info "probes$ev (defined before hwcheck)"
-	elif [ -z "${PCI_DEV_OFF:-}" ]; then
+		g=vtd
+	else
 		info "probes none: no offset of struct pci_dev's dev (PCI_DEV_OFF; hwcheck.py reads it from /sys/kernel/btf/vmlinux)"
 		return
-	else
-		failed=""
-		probe_defs "$PCI_DEV_OFF" > /tmp/vtd-hwcheck.probes
-		while read -r p; do
-			n=${p%% *} n=${n#p:}
-			if echo "$p" >> $T/kprobe_events 2>/dev/null; then PROBED="$PROBED $n"; else failed="$failed ${n#vtd/}"; fi
-		done < /tmp/vtd-hwcheck.probes
-		rm -f /tmp/vtd-hwcheck.probes
-		info "probes$(echo "$PROBED" | sed 's| vtd/| |g') (defined by hwcheck, pci_dev.dev at $PCI_DEV_OFF)${failed:+; failed:$failed}"
 	fi
-	[ ! -d $I/events/vtd ] || echo 1 > $I/events/vtd/enable
+	[ ! -d $I/events/$g ] || echo 1 > $I/events/$g/enable
 }
 
 # At the end, or when stopped: a rebind under way undone (the group's
@@ -128,7 +151,7 @@ cleanup() {
 	# shellcheck disable=SC2086 # "GROUP-DIR TYPE"
 	[ -z "$UNDO_TYPE" ] || { set -- $UNDO_TYPE; [ "$(cat "$1"/type)" = "$2" ] || echo "$2" > "$1"/type; }
 	[ -z "$UNDO_BIND" ] || echo "$BDF" > /sys/bus/pci/drivers/"$UNDO_BIND"/bind
-	[ ! -d $I ] || { echo 0 > $I/tracing_on; echo 0 > $I/events/enable; rmdir $I; }
+	[ -z "$OWN_I" ] || { echo 0 > $I/tracing_on; echo 0 > $I/events/enable; rmdir $I; }
 	for n in $PROBED; do echo "-:$n" >> $T/kprobe_events; done
 	for m in $MOUNTED; do umount "$m"; done
 }
@@ -185,6 +208,9 @@ rebind() {
 	fi
 	[ -z "$drv" ] || echo "$BDF" > /sys/bus/pci/drivers/"$drv"/bind
 	UNDO_TYPE="" UNDO_BIND=""
+	if [ -n "$drv" ] && [ ! -e $PCI/"$BDF"/driver ]; then
+		REBIND_INFO="failed: $BDF not bound to $drv again"
+	fi
 	mark rebind-end
 	case $REBIND_INFO in done:*) ;; *) return 1 ;; esac
 	dev_ready || { REBIND_INFO="$REBIND_INFO; $DEV was not readable within 60 s"; return 1; }
@@ -192,7 +218,7 @@ rebind() {
 
 [ "$(id -u)" = 0 ] || { say "run it as root: it reads debugfs and tracefs"; exit 2; }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT TERM PIPE
 grep -q " $D debugfs " /proc/mounts || { mount -t debugfs debugfs $D && MOUNTED="$D $MOUNTED"; }
 grep -q " $T tracefs " /proc/mounts || { mount -t tracefs tracefs $T && MOUNTED="$T $MOUNTED"; }
 
@@ -226,10 +252,10 @@ fi
 BDF=$(blk_pci "$(blk_name "$DEV")")
 if [ "${REBIND:-0}" = 1 ]; then
 	[ -n "$BDF" ] || { say "REBIND=1: $DEV is behind no PCI device that could be rebound"; exit 2; }
-	held=$(mounts_on "$BDF")
+	held=$(in_use "$BDF" | sort -u | tr '\n' ';')
 	if [ -n "$held" ] && [ "${FORCE:-0}" != 1 ]; then
-		say "refusing REBIND=1: $DEV is on PCI device $BDF, which holds mounted filesystems: $held"
-		say "unbinding its driver would take them from under the running system (I/O errors until a reboot);"
+		say "refusing REBIND=1: $DEV is on PCI device $BDF, which the running system uses: $held"
+		say "unbinding its driver would take that from under it (I/O errors, a degraded array, until a reboot);"
 		say "name a device that holds none (DEV=/dev/...), or FORCE=1 to do it anyway"
 		exit 2
 	fi
@@ -238,12 +264,20 @@ info "settings DEV=$DEV REBIND=${REBIND:-0} FORCE=${FORCE:-0}"
 g=$(basename "$(readlink $PCI/"$BDF"/iommu_group 2>/dev/null)" 2>/dev/null)
 info "dev $DEV ${BDF:-no-pci-device} driver=$(basename "$(readlink $PCI/"$BDF"/driver 2>/dev/null)" 2>/dev/null) group=$g type=$(cat /sys/kernel/iommu_groups/"$g"/type 2>/dev/null)"
 
-[ ! -d $I ] || rmdir $I
-mkdir $I
-echo 0 > $I/tracing_on
-# One clock for all CPUs: the attach order is read across them.
-echo global > $I/trace_clock
-for e in $I/events/intel_iommu/cache_tag_*; do echo 1 > "$e"/enable; done
+# The instance is this run's lock: another run's, or one a killed run
+# left, is not taken over (rmdir it by hand if no hwcheck runs).
+if ! mkdir $I 2>/dev/null; then
+	say "cannot create the tracefs instance $I: another hwcheck runs, or a killed one left it (rmdir $I)"
+	exit 2
+fi
+OWN_I=1
+# One clock for all CPUs: the attach order is read across them. A
+# buffer of its own size: 4 MiB a CPU.
+{ echo 0 > $I/tracing_on && echo global > $I/trace_clock && echo 4096 > $I/buffer_size_kb; } ||
+	{ say "cannot set up the tracefs instance $I"; exit 2; }
+for e in $I/events/intel_iommu/cache_tag_*; do
+	echo 1 > "$e"/enable || { say "cannot enable $e"; exit 2; }
+done
 if [ "${REBIND:-0}" = 1 ]; then probes; else info "probes not needed: REBIND=1 not given"; fi
 : > $I/trace
 echo 1 > $I/tracing_on

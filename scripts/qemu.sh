@@ -94,8 +94,8 @@ drivers*)
 		-device usb-storage,id=usb1,bus=xhci.0,drive=u0) ;;
 bridge)
 	# Behind a PCIe-to-PCI bridge the IOMMU sees one requester ID, the
-	# bridge's, for both controllers: one IOMMU group, one domain (the
-	# shape of Ubuntu LP #2115738, two NVMe functions in one group).
+	# bridge's, for both controllers: one IOMMU group, one domain (as
+	# Ubuntu LP #2115738's two NVMe functions shared one; no ATS here).
 	images=(pair1 pair2)
 	devices=(-device pcie-root-port,id=rp5,chassis=5,slot=5
 		-device pcie-pci-bridge,id=br0,bus=rp5

@@ -248,21 +248,22 @@ def probe_int(v):
     return int(v, 16) if v.lower().startswith('0x') else int(v)
 
 
-def entry_dev(name, f):
+def entry_dev(name, f, segment='0000'):
     """The PCI name of the device whose entry a kprobe event shows: the
     PASID probes fetch it; a context entry is named by its bus and devfn,
-    in segment 0000 (QEMU's q35 has one). A device behind a PCIe-to-PCI
+    in SEGMENT (the probe does not fetch it: QEMU's q35 has one, 0000;
+    make hwcheck gives its device's). A device behind a PCIe-to-PCI
     bridge has its context entry under its alias: another name."""
     if name.endswith('_context'):
         try:
             bus, devfn = probe_int(f.get('bus', '')), probe_int(f.get('devfn', ''))
         except ValueError:
             return None
-        return '0000:%02x:%02x.%d' % (bus, devfn >> 3, devfn & 7)
+        return '%s:%02x:%02x.%d' % (segment, bus, devfn >> 3, devfn & 7)
     return f.get('dev')
 
 
-def order(path, seed=None):
+def order(path, seed=None, segment='0000'):
     """Each cache is tagged before the hardware can fill it, a device TLB
     is untagged before ATS is switched off (CVE-2024-56669), and a detach
     tears the device's entry down first, its device-TLB tag and ATS still
@@ -285,7 +286,8 @@ def order(path, seed=None):
         device-TLB tags without any ATS enable, or ATS disables without
         any entry teardown, is a violation (then rule (a) is not held
         against each disable: the probes are missing, not the order).
-    A context entry is matched to the device by bus and devfn (entry_dev).
+    A context entry is matched to the device by bus and devfn, in SEGMENT
+    (entry_dev).
     SEED: the tags assigned when the trace began (seed_of()).
     """
     bad, missing_teardown = [], []
@@ -310,7 +312,7 @@ def order(path, seed=None):
             continue
         elif name.startswith('entry_live'):
             n['entries'] += 1
-            live[entry_dev(name, f)] = i
+            live[entry_dev(name, f, segment)] = i
             if last.get(pid) != ('cache_tag_assign', 'iotlb'):
                 bad.append('entry went live before an IOTLB tag was assigned (last tag '
                            'event of this task: %s): %s' % (last.get(pid), line))
@@ -319,7 +321,7 @@ def order(path, seed=None):
                 n['pasid-teardowns'] += 1   # another PASID's entry (SVA): not the RID's
                 continue
             n['teardowns'] += 1
-            torn[(pid, entry_dev(name, f))] = i
+            torn[(pid, entry_dev(name, f, segment))] = i
         elif name == 'ats_enable':
             n['ats-enable'] += 1
             if devtlb[f.get('dev')] <= 0:

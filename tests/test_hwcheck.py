@@ -184,15 +184,15 @@ class Collector(unittest.TestCase):
         self.assertEqual(out.splitlines(), harness)
 
     def test_the_disk_under_root_is_found_with_its_mounts(self):
-        """hwcheck: the collector finds the disk under / and its PCI device, and lists / among that device's mounts (REBIND=1's refusal)"""
+        """hwcheck: the collector finds the disk under / and its PCI device, and finds that device in use, mounted (REBIND=1's refusal)"""
         text = read(COLLECT)
         defs = text[:text.index('\ncleanup() {')]
-        out = subprocess.run(['sh', '-c', defs + '\nr=$(mount_blk /); b=$(blk_pci "$r"); echo "$r|$b|$(mounts_on "$b")"'],
+        out = subprocess.run(['sh', '-c', defs + '\nr=$(mount_blk /); b=$(blk_pci "$r"); echo "$r|$b|$(in_use "$b" | tr "\\n" ";")"'],
                              capture_output=True, text=True, check=True).stdout.strip()
-        disk, bdf, mounts = out.split('|')
+        disk, bdf, used = out.split('|')
         if not bdf:
             self.skipTest('/ is on no PCI block device here (%s)' % (disk or 'no block device'))
-        self.assertIn('/', mounts.split())
+        self.assertIn('%s: mounted' % disk, used.split(';'))
 
     def test_the_collector_parses_under_busybox_and_dash(self):
         """hwcheck: scripts/hwcollect.sh parses as a POSIX script (busybox sh -n, dash -n)"""
