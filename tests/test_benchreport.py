@@ -39,14 +39,20 @@ def timed_log(d, rnd, kernel, profile, runs, uname=None, done=True, dtype=None):
         f.write('\n'.join(lines) + '\n')
 
 
-class BenchReport(unittest.TestCase):
+class BenchDir:
+    """A bench log directory of the test's own, with the run's META."""
+    META = 'profiles=legacy-ats\nrounds=3\nsecs=3\n'
+
     def setUp(self):
         self.d = tempfile.mkdtemp(prefix='benchreport-')
         with open(os.path.join(self.d, 'meta'), 'w') as f:
-            f.write('profiles=legacy-ats\nrounds=3\nsecs=3\n')
+            f.write(self.META)
 
     def tearDown(self):
         shutil.rmtree(self.d)
+
+
+class BenchReport(BenchDir, unittest.TestCase):
 
     def three_rounds(self, series_unmap, stock_unmap=(10.0, 12.0, 11.0), u612_unmap=(9.0, 9.0, 9.0)):
         for r in range(3):
@@ -243,16 +249,9 @@ def pair_log(d, rnd, kernel, profile, runs):
         f.write('\n'.join(lines) + '\n')
 
 
-class PairAndLazy(unittest.TestCase):
+class PairAndLazy(BenchDir, unittest.TestCase):
     """Two devices in one domain (pair-*.log), and lazy-mode profiles."""
-
-    def setUp(self):
-        self.d = tempfile.mkdtemp(prefix='benchpair-')
-        with open(os.path.join(self.d, 'meta'), 'w') as f:
-            f.write("profiles=\npair=bridge\npair_io=3,4096\nrounds=3\n")
-
-    def tearDown(self):
-        shutil.rmtree(self.d)
+    META = 'profiles=\npair=bridge\npair_io=3,4096\nrounds=3\n'
 
     def rounds(self, series_ns, stock_ns=(2e9, 2e9, 2e9)):
         """4096 reads of 4 KiB on each controller; the slower reader's time
